@@ -1,0 +1,3 @@
+"""lendguard: the engine behind an embedded loan entry."""
+
+__version__ = "0.1.0"

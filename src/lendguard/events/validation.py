@@ -1,0 +1,158 @@
+"""Validate raw events one by one: a bad event is rejected with where and why, never dropped.
+
+Type and shape checks come from the schema classes (msgspec); the rules that need the
+policy or the clock (decimal places, positive amounts, events from the future) live here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from lendguard.events.schema import AnyEvent, Event
+from lendguard.policy.model import EventRules
+
+_DECODER = msgspec.json.Decoder(AnyEvent)
+_FIELD_IN_MESSAGE = re.compile(r" - at `\$\.?([^`]*)`$")
+# Money fields that may be zero (balances, assets); every other money field must be > 0.
+_ZERO_ALLOWED = {"balance", "assets"}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected event: where it came from, which field, and why."""
+
+    source: str
+    position: int  # 1-based line (JSON Lines), row (Parquet) or index (HTTP batch)
+    field: str | None
+    message: str
+    raw: str
+    event_id: str | None = None
+
+    def describe(self) -> str:
+        where = f"{self.source}:{self.position}"
+        what = f"field '{self.field}': " if self.field else ""
+        return f"{where}: {what}{self.message}"
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "position": self.position,
+            "field": self.field,
+            "message": self.message,
+            "event_id": self.event_id,
+            "raw": self.raw,
+        }
+
+
+@dataclass
+class ValidationResult:
+    accepted: list[Event] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class EventValidator:
+    """Checks raw events against the schema and the policy's event rules."""
+
+    def __init__(self, rules: EventRules, now: dt.datetime | None = None):
+        self.rules = rules
+        self.now = now
+        self._quantum = Decimal(1).scaleb(-rules.amount_decimals)
+
+    def _latest_allowed(self) -> dt.datetime:
+        now = self.now or dt.datetime.now(dt.timezone.utc)
+        return now + dt.timedelta(seconds=self.rules.future_tolerance_seconds)
+
+    def check(self, event: Event) -> tuple[str | None, str] | None:
+        """Policy checks on a decoded event: None if fine, else (field, message)."""
+        latest = self._latest_allowed()
+        if event.ts > latest:
+            return "ts", (
+                f"time {event.ts.isoformat()} is in the future beyond the "
+                f"{self.rules.future_tolerance_seconds}s tolerance"
+            )
+        for name in event.__struct_fields__:
+            value = getattr(event, name)
+            if isinstance(value, Decimal):
+                problem = self._check_money(name, value)
+                if problem:
+                    return name, problem
+            elif isinstance(value, dt.date) and not isinstance(value, dt.datetime) and name == "since":
+                if value > latest.date():
+                    return name, f"date {value.isoformat()} is in the future"
+        return None
+
+    def _check_money(self, name: str, value: Decimal) -> str | None:
+        if not value.is_finite():
+            return f"amount {value} is not a finite number"
+        if value < 0 or (value == 0 and name not in _ZERO_ALLOWED):
+            return f"amount {value} must be {'>= 0' if name in _ZERO_ALLOWED else '> 0'}"
+        if value != value.quantize(self._quantum):
+            return f"amount {value} has more than {self.rules.amount_decimals} decimal places"
+        if value > self.rules.max_amount:
+            return f"amount {value} exceeds the maximum {self.rules.max_amount}"
+        return None
+
+    def validate_one(self, raw: bytes | str | dict, source: str, position: int) -> Event | Rejection:
+        try:
+            if isinstance(raw, dict):
+                event = msgspec.convert(raw, AnyEvent)
+            else:
+                event = _DECODER.decode(raw)
+        except msgspec.ValidationError as exc:
+            return _rejection(source, position, raw, str(exc))
+        except msgspec.DecodeError as exc:
+            return Rejection(source, position, None, f"not valid JSON: {exc}", _raw_text(raw))
+        problem = self.check(event)
+        if problem:
+            return Rejection(source, position, problem[0], problem[1], _raw_text(raw), event.event_id)
+        return event
+
+    def validate_many(self, items: Iterable[tuple[int, bytes | str | dict]], source: str) -> ValidationResult:
+        result = ValidationResult()
+        for position, raw in items:
+            outcome = self.validate_one(raw, source, position)
+            if isinstance(outcome, Rejection):
+                result.rejected.append(outcome)
+            else:
+                result.accepted.append(outcome)
+        return result
+
+
+def _rejection(source: str, position: int, raw: Any, message: str) -> Rejection:
+    match = _FIELD_IN_MESSAGE.search(message)
+    field_name = match.group(1) if match else None
+    text = _FIELD_IN_MESSAGE.sub("", message)
+    if text.startswith("Object contains unknown field"):
+        field_name = text.split("`")[1]
+        text = "unknown field (not part of this event type)"
+    elif text.startswith("Object missing required field"):
+        field_name = text.split("`")[1]
+        text = "required field is missing"
+    elif field_name == "type" and text.startswith("Invalid value"):
+        text = f"unknown event type {text.removeprefix('Invalid value ')}"
+    elif text == "Object missing required field `type`":
+        field_name, text = "type", "event type is missing"
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    return Rejection(source, position, field_name or None, text, _raw_text(raw), event_id if isinstance(event_id, str) else None)
+
+
+def _raw_text(raw: Any) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    if isinstance(raw, str):
+        return raw
+    try:
+        return msgspec.json.encode(raw).decode()
+    except (TypeError, msgspec.EncodeError):
+        return repr(raw)
+
+
+def iter_positions(items: Iterable[Any], start: int = 1) -> Iterator[tuple[int, Any]]:
+    return enumerate(items, start=start)

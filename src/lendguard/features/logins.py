@@ -1,0 +1,72 @@
+"""Login features: device switching, the current device and client, the three location signals."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from lendguard.features.window import AsOf
+from lendguard.policy import Policy
+
+
+def allowed_switches(as_of: AsOf, policy: Policy) -> int:
+    """Most device switches in the window that keep the monthly rate below the limit."""
+    limit = policy.visibility.device_security.max_device_switches_per_month * as_of.months
+    return max(math.ceil(limit) - 1, 0)
+
+
+def login_features(logins: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.LazyFrame:
+    recent = logins.filter(as_of.within()).sort("user_id", "ts")
+    switched = (pl.col("device_id") != pl.col("device_id").shift(1).over("user_id")).fill_null(False)
+    allowed = allowed_switches(as_of, policy)
+    per_user = (
+        recent.with_columns(switched.alias("_switch"))
+        .group_by("user_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("logins"),
+            pl.col("_switch").sum().cast(pl.Int64).alias("device_switches"),
+            # Time of the switch that must leave the window before the rate is acceptable.
+            pl.col("ts").filter(pl.col("_switch")).sort(descending=True).slice(allowed, 1).first().alias("blocking_switch_at"),
+            pl.col("device_id").last().alias("primary_device"),
+            pl.col("device_model").last().alias("device_model"),
+            pl.col("os").last().alias("os"),
+            pl.col("client_version").last().alias("client_version"),
+            pl.col("phone_province").drop_nulls().last().alias("phone_province"),
+        )
+    )
+    located = per_user.join(_location_modes(recent), on="user_id", how="left")
+    lbs_counts = _counts(recent, "lbs_province")
+    ip_counts = _counts(recent, "ip_province")
+    # Logins already in the province the location advice points to (for its size).
+    return (
+        located.join(lbs_counts.rename({"_p": "phone_province", "_n": "lbs_logins_in_phone_province"}), on=["user_id", "phone_province"], how="left")
+        .join(ip_counts.rename({"_p": "phone_province", "_n": "ip_logins_in_phone_province"}), on=["user_id", "phone_province"], how="left")
+        .join(lbs_counts.rename({"_p": "ip_province", "_n": "lbs_logins_in_ip_province"}), on=["user_id", "ip_province"], how="left")
+    )
+
+
+def _counts(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    return (
+        frame.filter(pl.col(column).is_not_null())
+        .group_by("user_id", column)
+        .agg(pl.len().cast(pl.Int64).alias("_n"))
+        .rename({column: "_p"})
+    )
+
+
+def _mode(frame: pl.LazyFrame, column: str, alias: str) -> pl.LazyFrame:
+    """Most frequent non-null value per user (ties broken by name) and its count."""
+    return (
+        _counts(frame, column)
+        .sort(["user_id", "_n", "_p"], descending=[False, True, False])
+        .group_by("user_id", maintain_order=True)
+        .agg(pl.col("_p").first().alias(alias), pl.col("_n").first().alias(f"{alias}_logins"))
+    )
+
+
+def _location_modes(recent: pl.LazyFrame) -> pl.LazyFrame:
+    lbs = _mode(recent, "lbs_province", "lbs_province")
+    ip = _mode(recent, "ip_province", "ip_province")
+    city = _mode(recent, "lbs_city", "city").drop("city_logins")
+    return lbs.join(ip, on="user_id", how="full", coalesce=True).join(city, on="user_id", how="full", coalesce=True)

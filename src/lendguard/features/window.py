@@ -1,0 +1,52 @@
+"""The as-of point and look-back windows every feature is computed over."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from lendguard.policy import Policy
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """Evaluation time and windows: events after `at` are ignored everywhere."""
+
+    at: dt.datetime  # timezone-aware, UTC
+    lookback_days: int
+    days_per_month: int
+    quarter_days: int
+    timezone: str
+
+    @classmethod
+    def of(cls, at: dt.datetime, policy: Policy) -> AsOf:
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=ZoneInfo(policy.timezone))
+        w = policy.windows
+        return cls(at.astimezone(dt.timezone.utc), w.lookback_days, w.days_per_month, w.quarter_days, policy.timezone)
+
+    @property
+    def months(self) -> int:
+        return self.lookback_days // self.days_per_month
+
+    def start(self, days: int | None = None) -> dt.datetime:
+        return self.at - dt.timedelta(days=self.lookback_days if days is None else days)
+
+    @property
+    def local_date(self) -> dt.date:
+        return self.at.astimezone(ZoneInfo(self.timezone)).date()
+
+    def within(self, days: int | None = None) -> pl.Expr:
+        """Events with start < ts <= as-of."""
+        return (pl.col("ts") > self.start(days)) & (pl.col("ts") <= self.at)
+
+    def until(self) -> pl.Expr:
+        """Events up to the as-of point (for state such as cards bound, holdings)."""
+        return pl.col("ts") <= self.at
+
+    def days_before(self, column: str) -> pl.Expr:
+        """Whole-and-fractional days between an event time and the as-of point."""
+        return (pl.lit(self.at) - pl.col(column)).dt.total_seconds() / 86_400.0

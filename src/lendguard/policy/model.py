@@ -1,0 +1,259 @@
+"""The policy file's schema: every threshold the engines read, validated at load.
+
+Unknown keys are errors (a typo must not silently fall back to a default), and
+ranges that only make sense one way round are checked here, so an engine can
+trust any `Policy` it is handed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SharingLevel = Literal["none", "partial", "full"]
+Grade = Literal["A", "B", "C"]
+RegionTier = Literal["tier1", "new_tier1", "other", "county"]
+RiskLevel = Literal["R1", "R2", "R3"]
+
+SHARING_ORDER: dict[str, int] = {"none": 0, "partial": 1, "full": 2}
+GRADE_ORDER: dict[str, int] = {"C": 0, "B": 1, "A": 2}
+
+
+class Strict(BaseModel):
+    """Base for policy sections: no unknown keys, immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Share = Field(ge=0.0, le=1.0)
+
+
+class PolicyHeader(Strict):
+    name: str
+    version: str = Field(min_length=1)
+    timezone: str = "Asia/Shanghai"
+    description: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class EventRules(Strict):
+    future_tolerance_seconds: int = Field(ge=0)
+    amount_decimals: int = Field(ge=0, le=2)  # the event store keeps cents
+    max_amount: Decimal = Field(gt=0)
+
+
+class Windows(Strict):
+    lookback_days: int = Field(ge=30, le=400)
+    days_per_month: int = Field(ge=28, le=31)
+    quarter_days: int = Field(ge=28, le=366)
+
+    @model_validator(mode="after")
+    def _whole_months(self) -> Windows:
+        if self.lookback_days % self.days_per_month:
+            raise ValueError(
+                "lookback_days must be a whole number of months of days_per_month "
+                f"(got {self.lookback_days} and {self.days_per_month})"
+            )
+        return self
+
+    @property
+    def months(self) -> int:
+        return self.lookback_days // self.days_per_month
+
+
+class CreditPolicy(Strict):
+    min_payments_per_month: int = Field(ge=0)
+    min_wealth_holding_days: int = Field(ge=0)
+    min_wealth_balance: Decimal = Field(ge=0)
+    min_credit_history_years: float = Field(ge=0)
+    max_high_risk_contact_share: float = Share
+
+
+class RestrictedGroup(Strict):
+    group: str = Field(min_length=1)
+    cities: list[str] = []
+
+
+class RegionPolicy(Strict):
+    unlicensed_provinces: list[str]
+    fraud_focus_cities: list[str]
+    geography_file: str
+    min_agreeing_location_signals: int = Field(ge=1, le=3)
+    line_factor: dict[RegionTier, Decimal]
+    restricted_groups: list[RestrictedGroup] = []
+
+    @field_validator("line_factor")
+    @classmethod
+    def _every_tier(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        missing = {"tier1", "new_tier1", "other", "county"} - set(value)
+        if missing:
+            raise ValueError(f"missing tiers {sorted(missing)}")
+        bad = {k: str(v) for k, v in value.items() if not (0 <= v <= 1)}
+        if bad:
+            raise ValueError(f"factors must lie in [0, 1], got {bad}")
+        return value
+
+
+class KycPolicy(Strict):
+    min_account_class: int = Field(ge=1, le=5)
+    min_debit_banks: int = Field(ge=0)
+    require_face_verification: bool
+    require_id_both_sides: bool
+    credit_card_repayment_lookback_days: int = Field(ge=1)
+    min_credit_card_repayments: int = Field(ge=0)
+    id_expiry_grace_days: int = Field(ge=0)
+
+
+class PaymentBehaviourPolicy(Strict):
+    min_offline_share: float = Share
+    warn_offline_share: float = Share
+    max_monthly_volatility: float = Field(gt=0)
+    bad_monthly_volatility: float = Field(gt=0)
+    min_bill_payments_per_quarter: int = Field(ge=0)
+    red_packet_min_count: int = Field(ge=1)
+    red_packet_max_imbalance: float = Share
+    night_start_hour: int = Field(ge=0, le=23)
+    night_end_hour: int = Field(ge=0, le=23)
+    max_night_share: float = Share
+    dormant_days: int = Field(ge=1)
+    recent_days: int = Field(ge=1)
+    large_amount: Decimal = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PaymentBehaviourPolicy:
+        if self.warn_offline_share < self.min_offline_share:
+            raise ValueError(
+                "warn_offline_share must be >= min_offline_share "
+                f"(got {self.warn_offline_share} < {self.min_offline_share})"
+            )
+        if self.bad_monthly_volatility < self.max_monthly_volatility:
+            raise ValueError(
+                "bad_monthly_volatility must be >= max_monthly_volatility "
+                f"(got {self.bad_monthly_volatility} < {self.max_monthly_volatility})"
+            )
+        if self.night_end_hour >= self.night_start_hour:
+            raise ValueError(
+                "night must wrap midnight: night_end_hour must be < night_start_hour "
+                f"(got {self.night_end_hour} >= {self.night_start_hour})"
+            )
+        return self
+
+
+class PartnerDataPolicy(Strict):
+    categories: list[str] = Field(min_length=1)
+    min_sharing_level: SharingLevel
+    bureau_refusal_blocks: bool
+    max_bureau_queries_per_year: int = Field(ge=0)
+    reference_line: dict[SharingLevel, Decimal]
+
+
+class DeviceDeductions(Strict):
+    rooted: int = Field(ge=0, le=100)
+    modified_client: int = Field(ge=0, le=100)
+    malware: int = Field(ge=0, le=100)
+    unknown_sources: int = Field(ge=0, le=100)
+    risky_wifi: int = Field(ge=0, le=100)
+    failed_minor_check: int = Field(ge=0, le=100)
+
+
+class DeviceSecurityPolicy(Strict):
+    grade_a_min: int = Field(ge=0, le=100)
+    grade_b_min: int = Field(ge=0, le=100)
+    min_score: int = Field(ge=0, le=100)
+    max_device_switches_per_month: float = Field(gt=0)
+    max_risky_wifi_share: float = Share
+    closing_checks: list[Literal["rooted", "modified_client", "malware"]]
+    deductions: DeviceDeductions
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DeviceSecurityPolicy:
+        if self.grade_a_min <= self.grade_b_min:
+            raise ValueError(
+                f"grade_a_min must be > grade_b_min (got {self.grade_a_min} <= {self.grade_b_min})"
+            )
+        return self
+
+
+class ReleaseBand(Strict):
+    min_version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    features: Literal["full", "basic", "entry_only"]
+    rollout_percent: float = Field(ge=0, le=100)
+
+
+class ReleaseWave(Strict):
+    starts: dt.date
+    extra_percent: float = Field(ge=0, le=100)
+
+
+class ReleaseBatch(Strict):
+    name: str
+    share_percent: float = Field(gt=0, le=100)
+    opens: dt.date
+
+
+class GrayReleasePolicy(Strict):
+    salt: str = Field(min_length=1)
+    bands: list[ReleaseBand] = Field(min_length=1)
+    waves: list[ReleaseWave] = []
+    batches: list[ReleaseBatch] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GrayReleasePolicy:
+        keys = [version_key(b.min_version) for b in self.bands]
+        if keys != sorted(keys, reverse=True) or len(set(keys)) != len(keys):
+            raise ValueError("bands must be listed from the highest min_version down, without repeats")
+        total = sum(b.share_percent for b in self.batches)
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"batch share_percent must add up to 100 (got {total})")
+        starts = [w.starts for w in self.waves]
+        if starts != sorted(starts):
+            raise ValueError("waves must be listed in date order")
+        return self
+
+
+class AntiFraudPolicy(Strict):
+    hiding_levels: list[RiskLevel]
+    r1_recovery_days: int = Field(ge=0)
+
+
+class VisibilityPolicy(Strict):
+    credit: CreditPolicy
+    region: RegionPolicy
+    kyc: KycPolicy
+    payment_behaviour: PaymentBehaviourPolicy
+    partner_data: PartnerDataPolicy
+    device_security: DeviceSecurityPolicy
+    gray_release: GrayReleasePolicy
+    anti_fraud: AntiFraudPolicy
+
+
+class ReviewPolicy(Strict):
+    max_user_reviews_per_year: int = Field(ge=0)
+
+
+class PolicyDocument(Strict):
+    """The whole file as written by a risk team."""
+
+    policy: PolicyHeader
+    events: EventRules
+    windows: Windows
+    visibility: VisibilityPolicy
+    reviews: ReviewPolicy
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """'8.0.40' -> (8, 0, 40): client versions compare numerically, not as text."""
+    return tuple(int(part) for part in version.split("."))

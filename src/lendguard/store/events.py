@@ -1,0 +1,194 @@
+"""The embedded event store: Parquet part files per event type, committed through the catalogue.
+
+Ingest is idempotent by `event_id`: an event already stored is reported as a
+duplicate and not stored again, so a client may safely retry a batch.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from lendguard.events.columns import empty_frame, frame_schema
+from lendguard.events.schema import EVENT_TYPES
+from lendguard.store.catalog import batches, catalog_engine, event_ids, utcnow
+
+_ID_CHUNK = 500  # SQLite's bound-parameter limit is well above this
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    stored: int
+    duplicates: list[str]
+    batch_id: str
+
+
+class EventStore:
+    """Append-only store of validated events under `data_dir`."""
+
+    def __init__(self, data_dir: str | Path):
+        self.data_dir = Path(data_dir)
+        self.events_dir = self.data_dir / "events"
+        self.engine = catalog_engine(self.data_dir)
+
+    # ---- writing -------------------------------------------------------------------
+    def append(self, frames: dict[str, pl.DataFrame], source: str) -> StoreResult:
+        """Store typed frames (one per event type) as one batch, skipping known event ids."""
+        for attempt in range(5):
+            try:
+                return self._append_once(frames, source)
+            except IntegrityError:
+                # A concurrent writer stored one of these ids between our check and commit.
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _append_once(self, frames: dict[str, pl.DataFrame], source: str) -> StoreResult:
+        batch_id = f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        incoming = [eid for frame in frames.values() for eid in frame["event_id"].to_list()]
+        known = self._known_ids(incoming)
+        duplicates = [eid for eid in incoming if eid in known]
+        seen: set[str] = set(known)
+        written: list[tuple[str, Path, int]] = []
+        try:
+            for event_type, frame in frames.items():
+                # Drop ids already stored and repeats inside the batch itself (first one wins).
+                keep = []
+                for eid in frame["event_id"].to_list():
+                    if eid in seen:
+                        keep.append(False)
+                        if eid not in known:
+                            duplicates.append(eid)
+                    else:
+                        seen.add(eid)
+                        keep.append(True)
+                frame = frame.filter(pl.Series(keep, dtype=pl.Boolean))
+                if frame.height:
+                    path = self._write_part(event_type, batch_id, frame)
+                    written.append((event_type, path, frame.height))
+            with self.engine.begin() as conn:
+                now = utcnow()
+                for event_type, path, rows in written:
+                    conn.execute(
+                        insert(batches).values(
+                            batch_id=batch_id,
+                            event_type=event_type,
+                            part_path=str(path.relative_to(self.data_dir)),
+                            rows=rows,
+                            source=source,
+                            ids_registered=True,
+                            created_at=now,
+                        )
+                    )
+                new_ids = [eid for eid in seen if eid not in known]
+                for start in range(0, len(new_ids), _ID_CHUNK):
+                    chunk = new_ids[start : start + _ID_CHUNK]
+                    conn.execute(insert(event_ids), [{"event_id": e, "batch_id": batch_id} for e in chunk])
+        except BaseException:
+            for _, path, _ in written:
+                path.unlink(missing_ok=True)
+            raise
+        return StoreResult(stored=sum(r for _, _, r in written), duplicates=duplicates, batch_id=batch_id)
+
+    def append_bulk(self, frames: dict[str, pl.DataFrame], source: str) -> str:
+        """Store a trusted bulk load (the synthetic generator) without registering ids.
+
+        The caller guarantees the ids are new; this keeps a 50-million-event load fast.
+        """
+        batch_id = f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        written = [(t, self._write_part(t, batch_id, f), f.height) for t, f in frames.items() if f.height]
+        with self.engine.begin() as conn:
+            now = utcnow()
+            for event_type, path, rows in written:
+                conn.execute(
+                    insert(batches).values(
+                        batch_id=batch_id,
+                        event_type=event_type,
+                        part_path=str(path.relative_to(self.data_dir)),
+                        rows=rows,
+                        source=source,
+                        ids_registered=False,
+                        created_at=now,
+                    )
+                )
+        return batch_id
+
+    def _write_part(self, event_type: str, batch_id: str, frame: pl.DataFrame) -> Path:
+        folder = self.events_dir / event_type
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{batch_id}.parquet"
+        temporary = folder / f".{batch_id}.parquet.tmp"
+        frame = frame.select(frame_schema(event_type).names()).cast(dict(frame_schema(event_type)))
+        frame.sort("user_id", "ts").write_parquet(temporary, compression="zstd", row_group_size=65_536, statistics=True)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+        return final
+
+    def _known_ids(self, ids: list[str]) -> set[str]:
+        known: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        with self.engine.connect() as conn:
+            for start in range(0, len(unique), _ID_CHUNK):
+                chunk = unique[start : start + _ID_CHUNK]
+                rows = conn.execute(select(event_ids.c.event_id).where(event_ids.c.event_id.in_(chunk)))
+                known.update(r[0] for r in rows)
+        return known
+
+    # ---- reading -------------------------------------------------------------------
+    def part_files(self, event_type: str) -> list[Path]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(batches.c.part_path).where(batches.c.event_type == event_type).order_by(batches.c.batch_id)
+            )
+            return [self.data_dir / r[0] for r in rows]
+
+    def scan(self, event_type: str) -> pl.LazyFrame:
+        """All stored events of one type, lazily (an empty frame of the right schema if none)."""
+        files = self.part_files(event_type)
+        if not files:
+            return empty_frame(event_type).lazy()
+        return pl.scan_parquet([str(f) for f in files], schema=frame_schema(event_type))
+
+    def scan_all(self) -> dict[str, pl.LazyFrame]:
+        return {t: self.scan(t) for t in EVENT_TYPES}
+
+    def user_events(self, user_id: str) -> dict[str, pl.DataFrame]:
+        """One user's events of every type (the single-user path of the engines)."""
+        return {t: lf.filter(pl.col("user_id") == user_id).collect() for t, lf in self.scan_all().items()}
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(batches.c.event_type, batches.c.rows))
+            totals: dict[str, int] = {}
+            for event_type, rows_in_part in rows:
+                totals[event_type] = totals.get(event_type, 0) + rows_in_part
+            return totals
+
+    def is_empty(self) -> bool:
+        return not self.counts()
+
+    # ---- housekeeping ----------------------------------------------------------------
+    def recover(self) -> list[Path]:
+        """Remove part files that no committed batch refers to (a crash mid-write)."""
+        committed = set()
+        with self.engine.connect() as conn:
+            committed = {self.data_dir / r[0] for r in conn.execute(select(batches.c.part_path))}
+        orphans = [p for p in self.events_dir.glob("*/*") if p.is_file() and p not in committed]
+        for path in orphans:
+            path.unlink()
+        return orphans
+
+    def clear(self) -> None:
+        """Forget every stored event (used by `synth --replace`)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(batches))
+            conn.execute(delete(event_ids))
+        for path in self.events_dir.glob("*/*"):
+            path.unlink()

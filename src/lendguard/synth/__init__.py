@@ -1,0 +1,1 @@
+"""SYNTHETIC DATA: a calibrated population generator (see docs/synthetic.md)."""

@@ -1,0 +1,73 @@
+"""Generate a synthetic population into an event store, chunk by chunk, with a progress callback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from lendguard.policy import Policy
+from lendguard.store.events import EventStore
+from lendguard.synth.events import generate_events
+from lendguard.synth.population import SynthConfig, generate_users
+
+CHUNK_USERS = 50_000
+MANIFEST = "synthetic.json"
+
+
+@dataclass(frozen=True)
+class SynthSummary:
+    users: int
+    events: int
+    events_by_type: dict[str, int]
+    as_of: str
+    seed: int
+
+
+def generate_population(
+    store: EventStore,
+    policy: Policy,
+    users: int,
+    as_of: dt.datetime,
+    seed: int = 7,
+    config: SynthConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+    keep_traits: Path | None = None,
+) -> SynthSummary:
+    """Write `users` synthetic users' events to `store`; returns what was written.
+
+    The latent traits (ground truth) can be kept in a Parquet file for calibration checks.
+    """
+    config = config or SynthConfig()
+    totals: dict[str, int] = {}
+    traits: list[pl.DataFrame] = []
+    for chunk, first in enumerate(range(0, users, CHUNK_USERS)):
+        n = min(CHUNK_USERS, users - first)
+        rng = np.random.default_rng([seed, chunk])
+        people = generate_users(n, first, rng, policy.geography, config)
+        frames = generate_events(people, as_of, policy.timezone, rng, id_prefix=f"s{seed}-{chunk}")
+        store.append_bulk(frames, source=f"synth:seed={seed}:chunk={chunk}")
+        for event_type, frame in frames.items():
+            totals[event_type] = totals.get(event_type, 0) + frame.height
+        if keep_traits is not None:
+            traits.append(people)
+        if progress:
+            progress(n)
+    if keep_traits is not None and traits:
+        pl.concat(traits).write_parquet(keep_traits)
+    summary = SynthSummary(users, sum(totals.values()), totals, as_of.isoformat(), seed)
+    (store.data_dir / MANIFEST).write_text(json.dumps({**asdict(summary), "config": asdict(config)}, indent=2, default=str))
+    return summary
+
+
+def synthetic_as_of(data_dir: Path) -> dt.datetime | None:
+    """The as-of time of a synthetic population in `data_dir`, if one was generated there."""
+    manifest = Path(data_dir) / MANIFEST
+    if not manifest.exists():
+        return None
+    return dt.datetime.fromisoformat(json.loads(manifest.read_text())["as_of"])

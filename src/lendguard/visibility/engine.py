@@ -1,0 +1,74 @@
+"""Evaluate every check over a feature frame: one row of statuses and advice numbers per user."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from lendguard.features.window import AsOf
+from lendguard.policy import Policy
+from lendguard.visibility.check import DIMENSIONS, FAIL, NOT_ASSESSABLE, PASS, WARN, Check
+from lendguard.visibility.dimensions import ALL_CHECKS
+
+
+def check_columns(check: Check, policy: Policy, as_of: AsOf) -> list[pl.Expr]:
+    advice = check.advice(policy, as_of)
+    status = check.status(policy, as_of)
+    passing = status == PASS
+    # Advice only where the check does not pass (warnings get advice too).
+    columns = [
+        status.alias(check.code),
+        pl.when(~passing).then(advice.variant).alias(check.advice_column()),
+    ]
+    columns += [pl.when(~passing).then(expr).alias(check.advice_column(name)) for name, expr in advice.params.items()]
+    return columns
+
+
+def dimension_status(codes: list[str]) -> pl.Expr:
+    statuses = [pl.col(c) for c in codes]
+    any_of = lambda value: pl.any_horizontal([s == value for s in statuses])  # noqa: E731
+    return (
+        pl.when(any_of(FAIL))
+        .then(pl.lit(FAIL))
+        .when(any_of(NOT_ASSESSABLE))
+        .then(pl.lit(NOT_ASSESSABLE))
+        .when(any_of(WARN))
+        .then(pl.lit(WARN))
+        .otherwise(pl.lit(PASS))
+    )
+
+
+def evaluate_features(features: pl.DataFrame, policy: Policy, as_of: AsOf) -> pl.DataFrame:
+    """Decisions for every user in `features`: check statuses, advice, dimensions, visibility."""
+    by_dimension: dict[str, list[str]] = {d: [] for d in DIMENSIONS}
+    check_exprs: list[pl.Expr] = []
+    for check in ALL_CHECKS:
+        by_dimension[check.dimension].append(check.code)
+        check_exprs += check_columns(check, policy, as_of)
+    dimension_exprs = [dimension_status(codes).alias(f"dim_{d}") for d, codes in by_dimension.items()]
+    blocked = [pl.col(f"dim_{d}").is_in([FAIL, NOT_ASSESSABLE]) for d in DIMENSIONS]
+    reason_codes = pl.concat_list(
+        [pl.when(pl.col(c.code).is_in([FAIL, NOT_ASSESSABLE])).then(pl.lit(c.code)) for c in ALL_CHECKS]
+    ).list.drop_nulls()
+    failed_dimensions = pl.concat_list(
+        [pl.when(b).then(pl.lit(d)) for d, b in zip(DIMENSIONS, blocked, strict=True)]
+    ).list.drop_nulls()
+    return (
+        features.lazy()
+        .with_columns(check_exprs)
+        .with_columns(dimension_exprs)
+        .with_columns(
+            (~pl.any_horizontal(blocked)).alias("visible"),
+            reason_codes.alias("reason_codes"),
+            failed_dimensions.alias("failed_dimensions"),
+        )
+        .collect()
+    )
+
+
+def decision_columns() -> list[str]:
+    """Columns of a population's decision table (everything but the raw features)."""
+    columns = ["user_id", "visible", "failed_dimensions", "reason_codes"]
+    columns += [f"dim_{d}" for d in DIMENSIONS]
+    for check in ALL_CHECKS:
+        columns.append(check.code)
+    return columns
