@@ -1,0 +1,164 @@
+"""The HTTP API: ingest events and read a user's visibility decision (OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lendguard import __version__
+from lendguard.events.ingest import ingest
+from lendguard.events.schema import json_schema
+from lendguard.features.window import AsOf
+from lendguard.policy import Policy, load_policy
+from lendguard.store.events import EventStore
+from lendguard.synth.generate import synthetic_as_of
+from lendguard.visibility.decision import Decision
+from lendguard.visibility.service import VisibilityService
+
+MAX_BATCH = 10_000
+_ENCODER = msgspec.json.Encoder()
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] = []
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API returns has this shape."""
+
+    error: ErrorBody
+
+
+class EventRejection(BaseModel):
+    index: int  # 0-based position in the submitted `events` array
+    event_id: str | None = None
+    field: str | None = None
+    message: str
+
+
+class IngestResponse(BaseModel):
+    received: int
+    accepted: int
+    stored: int
+    duplicates: list[str]
+    rejected: list[EventRejection]
+
+
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    events: list[msgspec.Raw]
+
+
+def _error(status: int, code: str, message: str, details: list[dict] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, "details": details or []}})
+
+
+def create_app(data_dir: str | Path | None = None, policy: Policy | None = None) -> FastAPI:
+    data_dir = Path(data_dir or os.environ.get("LENDGUARD_DATA_DIR", "lendguard-data"))
+    policy = policy or load_policy(os.environ.get("LENDGUARD_POLICY") or None)
+    store = EventStore(data_dir)
+    service = VisibilityService(store, policy)
+    fixed_as_of = synthetic_as_of(data_dir)
+
+    app = FastAPI(
+        title="lendguard",
+        version=__version__,
+        description="Entry visibility for an embedded loan entry: ingest events, read decisions with reasons and advice.",
+        responses={422: {"model": ErrorResponse}, 400: {"model": ErrorResponse}},
+    )
+    app.state.service = service
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return _error(422, "invalid_request", "the request is not valid", details)
+
+    def resolve_as_of(value: dt.datetime | None) -> AsOf:
+        moment = value or fixed_as_of or dt.datetime.now(dt.timezone.utc)
+        return AsOf.of(moment, policy)
+
+    @app.get("/v1/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "policy_version": policy.version, "policy_sha256": policy.sha256}
+
+    @app.get("/v1/schema/events", tags=["events"], summary="JSON Schema of one event")
+    def event_schema() -> dict:
+        return json_schema()
+
+    @app.post(
+        "/v1/events",
+        tags=["events"],
+        summary="Submit a batch of events",
+        response_model=IngestResponse,
+        responses={
+            200: {"description": "At least one event was accepted; rejected ones are listed one by one."},
+            422: {"model": IngestResponse, "description": "Every event was rejected (each with its reason), or the body is not a batch."},
+            413: {"model": ErrorResponse},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["events"],
+                            "properties": {"events": {"type": "array", "maxItems": MAX_BATCH, "items": {"type": "object", "description": "An event; see GET /v1/schema/events."}}},
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def post_events(request: Request) -> Response:
+        """Validate each event on its own: valid ones are stored (idempotently by `event_id`),
+        invalid ones are rejected with the field and reason and kept in the dead-letter file."""
+        body = await request.body()
+        try:
+            envelope = msgspec.json.decode(body, type=_Envelope)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return _error(422, "invalid_batch", f'the body must be {{"events": [...]}}: {exc}')
+        if len(envelope.events) > MAX_BATCH:
+            return _error(413, "batch_too_large", f"at most {MAX_BATCH} events per request, got {len(envelope.events)}")
+        items = [(index, bytes(raw)) for index, raw in enumerate(envelope.events)]
+        report = ingest(items, "http", store, policy)
+        payload = {
+            "received": report.received,
+            "accepted": report.accepted,
+            "stored": report.stored,
+            "duplicates": report.duplicates,
+            "rejected": [
+                {"index": r.position, "event_id": r.event_id, "field": r.field, "message": r.message} for r in report.rejected
+            ],
+        }
+        status = 422 if report.received and not report.accepted else 200
+        return Response(_ENCODER.encode(payload), status_code=status, media_type="application/json")
+
+    @app.get(
+        "/v1/users/{user_id}/visibility",
+        tags=["visibility"],
+        summary="Whether the user sees the loan entry, and why",
+        response_model=Decision,
+        responses={404: {"model": ErrorResponse, "description": "No events for this user."}},
+    )
+    def visibility(user_id: str, as_of: dt.datetime | None = Query(None, description="Evaluation time (ISO 8601); default now.")) -> Response:
+        decision = service.decision(user_id, resolve_as_of(as_of))
+        if decision is None:
+            return _error(404, "unknown_user", f"no events for user {user_id!r}")
+        return Response(_ENCODER.encode(decision), media_type="application/json")
+
+    return app

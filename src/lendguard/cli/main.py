@@ -1,0 +1,308 @@
+"""The `lendguard` command line: generate, ingest, evaluate, explain, serve."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from lendguard.events.files import EventFileError, read_raw_events, write_events
+from lendguard.events.ingest import DeadLetter, dead_letter_for, ingest, validate_batch
+from lendguard.events.schema import EVENT_CLASSES, json_schema
+from lendguard.features.window import AsOf
+from lendguard.policy import Policy, PolicyError, load_policy
+from lendguard.store.events import EventStore
+
+app = typer.Typer(
+    help="lendguard: who sees the loan entry, and why. Run `lendguard demo` for the whole job on synthetic data.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+policy_app = typer.Typer(help="Check and show policy files.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+console = Console()
+errors = Console(stderr=True)
+
+DataDir = Annotated[
+    Path,
+    typer.Option("--data-dir", "-d", help="Directory of the embedded stores (env LENDGUARD_DATA_DIR).", envvar="LENDGUARD_DATA_DIR"),
+]
+PolicyPath = Annotated[
+    Optional[Path],
+    typer.Option("--policy", "-p", help="Policy file (TOML); the shipped default when omitted (env LENDGUARD_POLICY).", envvar="LENDGUARD_POLICY"),
+]
+AsOfOption = Annotated[
+    Optional[dt.datetime],
+    typer.Option("--as-of", help="Evaluation time (ISO, local policy time if no zone). Default: the synthetic data's as-of, else now."),
+]
+DEFAULT_DATA_DIR = Path("lendguard-data")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _policy(path: Path | None) -> Policy:
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _as_of(value: dt.datetime | None, policy: Policy, data_dir: Path | None) -> AsOf:
+    from lendguard.synth.generate import synthetic_as_of
+
+    if value is None and data_dir is not None:
+        value = synthetic_as_of(data_dir)
+    if value is None:
+        value = dt.datetime.now(dt.timezone.utc)
+    return AsOf.of(value, policy)
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+# ---- synth ---------------------------------------------------------------------------------
+@app.command()
+def synth(
+    users: Annotated[int, typer.Option(help="How many synthetic users.", min=1)] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same population).")] = 7,
+    as_of: AsOfOption = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    policy: PolicyPath = None,
+    replace: Annotated[bool, typer.Option("--replace/--append", help="Replace the stored events, or add to them.")] = True,
+    export: Annotated[Optional[Path], typer.Option(help="Also write the events to this .jsonl or .parquet file.")] = None,
+) -> None:
+    """Generate a SYNTHETIC population (about 90 days of behaviour) into the event store."""
+    from lendguard.synth.generate import generate_population
+
+    loaded = _policy(policy)
+    moment = (as_of or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    if moment.tzinfo is None:
+        moment = AsOf.of(moment, loaded).at
+    store = EventStore(data_dir)
+    if replace:
+        store.clear()
+    with _progress() as progress:
+        task = progress.add_task("generating synthetic users", total=users)
+        summary = generate_population(store, loaded, users, moment, seed=seed, progress=lambda n: progress.advance(task, n))
+    console.print(f"[green]stored[/] {summary.events:,} events of {summary.users:,} synthetic users in {data_dir} (as of {summary.as_of})")
+    if export is not None:
+        frames = {t: store.scan(t).collect() for t in EVENT_CLASSES}
+        count = write_events(frames, export)
+        console.print(f"[green]exported[/] {count:,} events to {export}")
+
+
+# ---- ingest --------------------------------------------------------------------------------
+@app.command(name="ingest")
+def ingest_command(
+    events: Annotated[Path, typer.Argument(help="Events file (.jsonl or .parquet).")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    policy: PolicyPath = None,
+) -> None:
+    """Validate events from a file and store the valid ones; rejected ones go to the dead-letter file."""
+    loaded = _policy(policy)
+    store = EventStore(data_dir)
+    try:
+        report = ingest(read_raw_events(events), str(events), store, loaded)
+    except EventFileError as exc:
+        raise _fail(str(exc)) from exc
+    _print_rejections(report.rejected, report.dead_letter)
+    console.print(
+        f"received {report.received:,}  accepted {report.accepted:,}  stored {report.stored:,}  "
+        f"duplicates {len(report.duplicates):,}  rejected {len(report.rejected):,}"
+    )
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+def _print_rejections(rejected, dead_letter: str | None, limit: int = 10) -> None:
+    for rejection in rejected[:limit]:
+        errors.print(f"[red]rejected[/] {rejection.describe()}", highlight=False)
+    if len(rejected) > limit:
+        errors.print(f"... and {len(rejected) - limit:,} more", highlight=False)
+    if rejected and dead_letter:
+        errors.print(f"rejected events kept with their reasons in {dead_letter}", highlight=False)
+
+
+# ---- evaluate ------------------------------------------------------------------------------
+@app.command()
+def evaluate(
+    events: Annotated[Optional[Path], typer.Option("--events", "-e", help="Evaluate these events (.jsonl/.parquet) instead of the store.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    policy: PolicyPath = None,
+    as_of: AsOfOption = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default: DATA_DIR/decisions).")] = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl/--no-jsonl", help="Also write decisions.jsonl (one compact decision per user).")] = True,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Print the summary and write report.html.")] = True,
+) -> None:
+    """Decide loan-entry visibility for every user; writes decisions.parquet and decisions.jsonl."""
+    from lendguard.visibility.service import VisibilityService, evaluate_population, write_decisions
+
+    loaded = _policy(policy)
+    out = out or data_dir / "decisions"
+    with _progress() as progress:
+        if events is not None:
+            when = _as_of(as_of, loaded, None)
+            task = progress.add_task(f"validating {events.name}", total=None)
+            try:
+                raw = list(read_raw_events(events))
+            except EventFileError as exc:
+                raise _fail(str(exc)) from exc
+            progress.update(task, total=len(raw))
+            frames, rejected, received = validate_batch(raw, str(events), loaded)
+            progress.update(task, completed=received)
+            dead = DeadLetter(out / "rejected.jsonl")
+            dead.write(rejected)
+            _print_rejections(rejected, str(dead.path) if rejected else None)
+            step = progress.add_task("computing features and checks", total=None)
+            result = evaluate_population(frames, loaded, when)
+            progress.update(step, total=1, completed=1)
+        else:
+            store = EventStore(data_dir)
+            if store.is_empty():
+                raise _fail(f"no events stored in {data_dir}; run `lendguard synth` or `lendguard ingest FILE`, or pass --events FILE")
+            when = _as_of(as_of, loaded, data_dir)
+            step = progress.add_task("computing features and checks", total=None)
+            result = VisibilityService(store, loaded).evaluate_all(when)
+            progress.update(step, total=1, completed=1)
+        task = progress.add_task("writing decisions", total=result.decisions.height)
+        written = write_decisions(result, out, jsonl=jsonl, progress=lambda n: progress.advance(task, n))
+        if not jsonl:
+            progress.update(task, completed=result.decisions.height)
+    console.print(
+        f"decided {result.decisions.height:,} users as of {when.at.isoformat()} under policy {loaded.version}: "
+        f"features {result.seconds_features:.1f}s, checks {result.seconds_checks:.1f}s"
+    )
+    for kind, path in written.items():
+        console.print(f"  {kind:8} {path}")
+    if report:
+        _report(result, out, synthetic=events is None and _is_synthetic(data_dir))
+
+
+def _is_synthetic(data_dir: Path) -> bool:
+    from lendguard.synth.generate import synthetic_as_of
+
+    return synthetic_as_of(data_dir) is not None
+
+
+def _report(result, out: Path, synthetic: bool) -> None:
+    from lendguard.report.html import write_html_report
+    from lendguard.report.summary import summarize
+    from lendguard.report.terminal import render_summary
+
+    summary = summarize(result.decisions, result.policy)
+    render_summary(summary, console)
+    path = write_html_report(result.decisions, summary, out / "report.html", result.policy, result.as_of, synthetic=synthetic)
+    console.print(f"HTML report: {path}")
+
+
+# ---- demo ------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(help="How many synthetic users.", min=1)] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    policy: PolicyPath = None,
+) -> None:
+    """The main job on embedded defaults: synthesise a population, decide it, report on it."""
+    console.rule("lendguard demo (SYNTHETIC data)")
+    synth(users=users, seed=seed, as_of=None, data_dir=data_dir, policy=policy, replace=True, export=None)
+    evaluate(events=None, data_dir=data_dir, policy=policy, as_of=None, out=None, jsonl=True, report=True)
+    console.print("Next: [bold]lendguard explain USER_ID[/] (e.g. u00000001) or [bold]lendguard serve[/].")
+
+
+# ---- explain -------------------------------------------------------------------------------
+@app.command()
+def explain(
+    user_id: Annotated[str, typer.Argument(help="The user to explain.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON (same as the API).")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    policy: PolicyPath = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Why a user does or does not see the loan entry, dimension by dimension, with advice."""
+    from lendguard.cli.explain_view import render_decision
+    from lendguard.visibility.service import VisibilityService
+
+    loaded = _policy(policy)
+    store = EventStore(data_dir)
+    decision = VisibilityService(store, loaded).decision(user_id, _as_of(as_of, loaded, data_dir))
+    if decision is None:
+        raise _fail(f"no events for user {user_id!r} in {data_dir}", code=1)
+    if as_json:
+        sys.stdout.write(json.dumps(decision, ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_decision(decision, Console(width=max(console.width, 140)))
+
+
+# ---- schema --------------------------------------------------------------------------------
+@app.command()
+def schema(
+    event_type: Annotated[Optional[str], typer.Option("--type", "-t", help="Only this event type.")] = None,
+) -> None:
+    """Print the JSON Schema of the events."""
+    document = json_schema()
+    if event_type is not None:
+        if event_type not in EVENT_CLASSES:
+            raise _fail(f"unknown event type {event_type!r}; known: {', '.join(EVENT_CLASSES)}")
+        name = EVENT_CLASSES[event_type].__name__
+        document = {"$schema": document["$schema"], **document["$defs"][name]}
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+# ---- serve ---------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    policy: PolicyPath = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+) -> None:
+    """Start the HTTP API (OpenAPI document at /docs and /openapi.json)."""
+    import uvicorn
+
+    _policy(policy)  # fail fast on a bad policy, before binding the port
+    os.environ["LENDGUARD_DATA_DIR"] = str(data_dir)
+    if policy is not None:
+        os.environ["LENDGUARD_POLICY"] = str(policy)
+    uvicorn.run("lendguard.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+# ---- policy ----------------------------------------------------------------------------------
+@policy_app.command("check")
+def policy_check(path: Annotated[Path, typer.Argument(help="Policy file to validate.")]) -> None:
+    """Validate a policy file; prints its version and fingerprint."""
+    loaded = _policy(path)
+    console.print(f"[green]valid[/] {path}: version {loaded.version}, sha256 {loaded.sha256}")
+
+
+@policy_app.command("show")
+def policy_show(policy: PolicyPath = None) -> None:
+    """Print the policy in force (the default unless --policy is given)."""
+    loaded = _policy(policy)
+    console.print(f"# {loaded.source}\n# version {loaded.version}, sha256 {loaded.sha256}")
+    sys.stdout.write(Path(loaded.source).read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,96 @@
+"""Accept a batch of raw events: validate each, store the good ones, keep the bad ones.
+
+The one path by which events enter the system, shared by `lendguard ingest`,
+`lendguard evaluate --events` and `POST /v1/events`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lendguard.events.columns import events_to_frames
+from lendguard.events.validation import EventValidator, Rejection
+from lendguard.policy import Policy
+from lendguard.store.decisions import DecisionCache
+from lendguard.store.events import EventStore
+
+
+@dataclass
+class IngestReport:
+    received: int = 0
+    accepted: int = 0
+    stored: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    dead_letter: str | None = None
+
+
+class DeadLetter:
+    """Rejected events, one JSON object per line with the reason, kept for inspection."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, rejections: list[Rejection]) -> None:
+        if not rejections:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        with open(self.path, "a", encoding="utf-8") as handle:
+            for rejection in rejections:
+                handle.write(json.dumps({"rejected_at": now, **rejection.to_record()}, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with open(self.path, encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+
+def dead_letter_for(data_dir: Path) -> DeadLetter:
+    return DeadLetter(Path(data_dir) / "dead_letter" / "rejected.jsonl")
+
+
+def validate_batch(
+    items: Iterable[tuple[int, Any]], source: str, policy: Policy, now: dt.datetime | None = None
+) -> tuple[dict[str, pl.DataFrame], list[Rejection], int]:
+    """Validate raw events; returns typed frames of the accepted ones, the rejections, the count."""
+    validator = EventValidator(policy.events, now=now)
+    items = list(items)
+    result = validator.validate_many(items, source)
+    return events_to_frames(result.accepted), result.rejected, len(items)
+
+
+def ingest(
+    items: Iterable[tuple[int, Any]],
+    source: str,
+    store: EventStore,
+    policy: Policy,
+    dead_letter: DeadLetter | None = None,
+    now: dt.datetime | None = None,
+) -> IngestReport:
+    """Validate, store accepted events (idempotently by event id), and dead-letter the rejected."""
+    frames, rejected, received = validate_batch(items, source, policy, now)
+    dead_letter = dead_letter or dead_letter_for(store.data_dir)
+    # Rejections are kept before anything is acknowledged, so none can be lost.
+    dead_letter.write(rejected)
+    report = IngestReport(received=received, rejected=rejected, dead_letter=str(dead_letter.path) if rejected else None)
+    report.accepted = sum(f.height for f in frames.values())
+    if report.accepted:
+        stored = store.append(frames, source)
+        report.stored = stored.stored
+        report.duplicates = stored.duplicates
+        # Cached decisions of these users no longer reflect their events.
+        users = {u for frame in frames.values() for u in frame["user_id"].unique().to_list()}
+        DecisionCache(store.engine, policy.timezone).invalidate(users)
+    return report

@@ -1,0 +1,188 @@
+"""Use cases of entry visibility: decide for a population or one user, and write the results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import polars as pl
+from sqlalchemy import select
+
+from lendguard.features.build import RISK_STATE_SCHEMA, compute_features
+from lendguard.features.window import AsOf
+from lendguard.policy import Policy
+from lendguard.store.catalog import risk_states
+from lendguard.store.decisions import DecisionCache
+from lendguard.store.events import EventStore
+from lendguard.visibility.decision import DecisionRenderer
+from lendguard.visibility.dimensions import ALL_CHECKS
+from lendguard.visibility.engine import decision_columns, evaluate_features
+
+# Measured values kept in the population's decision table beside the statuses.
+KEY_MEASURES = (
+    "region_tier",
+    "province",
+    "city",
+    "security_grade",
+    "security_score",
+    "sharing_level",
+    "client_version",
+    "account_class",
+    "payments_per_month",
+    "wealth_holding_days",
+    "credit_history_years",
+    "high_risk_contact_share",
+    "offline_share",
+    "monthly_volatility",
+    "night_share",
+    "bill_payments_quarter",
+    "risk_level",
+)
+
+
+@dataclass(frozen=True)
+class PopulationResult:
+    features: pl.DataFrame
+    decisions: pl.DataFrame  # features plus statuses, advice, dimensions, visibility
+    as_of: AsOf
+    policy: Policy
+    seconds_features: float
+    seconds_checks: float
+
+
+def load_risk_states(store: EventStore, user_id: str | None = None) -> pl.DataFrame:
+    """Current anti-fraud risk levels (written by the fraud engine; empty until it runs)."""
+    query = select(risk_states.c.user_id, risk_states.c.level, risk_states.c.since, risk_states.c.recovers_at)
+    if user_id is not None:
+        query = query.where(risk_states.c.user_id == user_id)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pl.DataFrame(
+        [(r[0], r[1], _utc(r[2]), _utc(r[3])) for r in rows],
+        schema=RISK_STATE_SCHEMA,
+        orient="row",
+    )
+    return frame
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def evaluate_population(
+    frames: Mapping[str, pl.LazyFrame | pl.DataFrame],
+    policy: Policy,
+    as_of: AsOf,
+    risk: pl.DataFrame | None = None,
+) -> PopulationResult:
+    import time
+
+    started = time.perf_counter()
+    features = compute_features(frames, as_of, policy, risk)
+    middle = time.perf_counter()
+    decisions = evaluate_features(features, policy, as_of)
+    done = time.perf_counter()
+    return PopulationResult(features, decisions, as_of, policy, middle - started, done - middle)
+
+
+def evaluate_store(store: EventStore, policy: Policy, as_of: AsOf) -> PopulationResult:
+    return evaluate_population(store.scan_all(), policy, as_of, load_risk_states(store))
+
+
+def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str) -> dict[str, Any] | None:
+    """One user's decision row, computed by the same engine from that user's events alone."""
+    events = store.user_events(user_id)
+    if not any(frame.height for frame in events.values()):
+        return None
+    result = evaluate_population(events, policy, as_of, load_risk_states(store, user_id))
+    rows = result.decisions.filter(pl.col("user_id") == user_id).to_dicts()
+    return rows[0] if rows else None
+
+
+class VisibilityService:
+    """Serves decisions: from the cache when it holds today's row, else computed and cached."""
+
+    def __init__(self, store: EventStore, policy: Policy):
+        self.store = store
+        self.policy = policy
+        self.cache = DecisionCache(store.engine, policy.timezone)
+        self._schemas: dict[tuple, pl.Schema] = {}
+
+    def row_schema(self, as_of: AsOf) -> pl.Schema:
+        key = (as_of.local_date, as_of.months)
+        if key not in self._schemas:
+            self._schemas[key] = evaluate_population({}, self.policy, as_of).decisions.schema
+        return self._schemas[key]
+
+    def decision_row(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
+        row = self.cache.get(user_id, as_of.at, self.policy.sha256, self.row_schema(as_of))
+        if row is None:
+            row = decide_user(self.store, self.policy, as_of, user_id)
+            if row is not None:
+                self.cache.put(pl.DataFrame([row], schema=self.row_schema(as_of)), as_of.at, self.policy.sha256)
+        return row
+
+    def decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
+        """The full decision document of one user (None if the user has no events)."""
+        row = self.decision_row(user_id, as_of)
+        return None if row is None else DecisionRenderer(self.policy, as_of).decision(row)
+
+    def evaluate_all(self, as_of: AsOf) -> PopulationResult:
+        """Decide the whole population and refresh the cache with its rows."""
+        result = evaluate_store(self.store, self.policy, as_of)
+        self.cache.put(result.decisions, as_of.at, self.policy.sha256)
+        return result
+
+
+def decision_table(decisions: pl.DataFrame) -> pl.DataFrame:
+    """The compact per-user table written as Parquet: statuses, advice and key measures."""
+    advice = [c for c in decisions.columns if "__" in c]
+    keep = decision_columns() + [m for m in KEY_MEASURES if m in decisions.columns] + advice
+    return decisions.select(keep)
+
+
+def write_decisions(
+    result: PopulationResult,
+    out_dir: Path,
+    jsonl: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Path]:
+    """decisions.parquet (the table) and decisions.jsonl (one compact decision per user)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    table = decision_table(result.decisions).with_columns(
+        pl.lit(result.policy.version).alias("policy_version"),
+        pl.lit(result.policy.sha256).alias("policy_sha256"),
+        pl.lit(result.as_of.at).alias("as_of"),
+    )
+    parquet_path = out_dir / "decisions.parquet"
+    table.write_parquet(parquet_path, compression="zstd")
+    written["parquet"] = parquet_path
+    if jsonl:
+        renderer = DecisionRenderer(result.policy, result.as_of)
+        encoder = msgspec.json.Encoder()
+        jsonl_path = out_dir / "decisions.jsonl"
+        with open(jsonl_path, "wb") as handle:
+            for chunk in result.decisions.iter_slices(10_000):
+                lines = [encoder.encode(renderer.decision(row, include_passing=False)) for row in chunk.iter_rows(named=True)]
+                handle.write(b"\n".join(lines) + b"\n")
+                if progress:
+                    progress(chunk.height)
+        written["jsonl"] = jsonl_path
+    meta = {
+        "users": result.decisions.height,
+        "visible": int(result.decisions["visible"].sum()),
+        "as_of": result.as_of.at.isoformat(),
+        "policy_version": result.policy.version,
+        "policy_sha256": result.policy.sha256,
+        "checks": [c.code for c in ALL_CHECKS],
+    }
+    (out_dir / "decisions.meta.json").write_text(json.dumps(meta, indent=2))
+    return written
