@@ -14,7 +14,7 @@ import polars as pl
 from lendguard.events.columns import MONEY_DTYPE, empty_frame
 from lendguard.events.schema import EVENT_TYPES
 from lendguard.features.bills import bill_features
-from lendguard.features.device import device_report_features, security_grade, security_score
+from lendguard.features.device import device_report_features, security_deductions, security_grade, security_score
 from lendguard.features.dormancy import dormancy_features
 from lendguard.features.kyc import (
     bank_card_features,
@@ -118,7 +118,8 @@ def compute_features(
             .otherwise(0.0)
             .alias("risky_wifi_share"),
         )
-        .with_columns(security_score(policy))
+        .with_columns(security_deductions(policy))
+        .with_columns(security_score())
         .with_columns(security_grade(policy))
         .collect()
     )

@@ -29,8 +29,8 @@ def device_report_features(reports: pl.LazyFrame, as_of: AsOf) -> tuple[pl.LazyF
     return latest_per_device, wifi
 
 
-def security_score(policy: Policy) -> pl.Expr:
-    """The 0-100 score from the latest report's findings (null without a report)."""
+def security_deductions(policy: Policy) -> pl.Expr:
+    """Points the latest report's findings take off 100 (null without a report)."""
     rules = policy.visibility.device_security
     d = rules.deductions
     risky_wifi_hit = pl.col("risky_wifi_share") > rules.max_risky_wifi_share / 2
@@ -42,8 +42,12 @@ def security_score(policy: Policy) -> pl.Expr:
         + risky_wifi_hit.cast(pl.Int64) * d.risky_wifi
         + pl.col("failed_minor_checks") * d.failed_minor_check
     )
-    score = pl.when(pl.col("security_report_at").is_not_null()).then((100 - deduction).clip(0, 100))
-    return score.cast(pl.Int64).alias("security_score")
+    return pl.when(pl.col("security_report_at").is_not_null()).then(deduction).cast(pl.Int64).alias("security_deductions")
+
+
+def security_score() -> pl.Expr:
+    """The 0-100 score: 100 less the deductions, floored at 0."""
+    return (100 - pl.col("security_deductions")).clip(0, 100).alias("security_score")
 
 
 def security_grade(policy: Policy) -> pl.Expr:

@@ -12,7 +12,7 @@ import polars as pl
 
 from lendguard.policy import Policy
 from lendguard.policy.model import version_key
-from lendguard.visibility.check import DIMENSIONS, FAIL, NOT_ASSESSABLE, PASS, WARN
+from lendguard.visibility.check import DIMENSIONS, FAIL, NOT_ASSESSABLE, WARN
 from lendguard.visibility.decision import texts
 from lendguard.visibility.dimensions import CHECKS_BY_CODE
 from lendguard.visibility.dimensions.gray_release import version_number
@@ -23,7 +23,6 @@ MISSING = "missing"
 UNKNOWN_VERSION = "unknown"
 VERSION_BAND = "version_band"  # derived column: the user's gray-release band label
 BLOCKING = (FAIL, NOT_ASSESSABLE)
-PASSING = (PASS, WARN)
 DEFAULT_BINS = 40
 DEFAULT_CLIP_QUANTILE = 0.99
 
@@ -233,12 +232,22 @@ def version_band(minimums: Sequence[str], column: str = "client_version") -> pl.
     return expr.otherwise(pl.lit(labels[-1] if labels else UNKNOWN_VERSION)).alias(VERSION_BAND)
 
 
+def with_version_band(frame: pl.DataFrame, minimums: Sequence[str], column: str = "client_version") -> pl.DataFrame:
+    """`frame` plus its version-band column, parsing each distinct version once."""
+    versions = frame.lazy().select(pl.col(column).unique()).with_columns(version_band(minimums, column)).collect()
+    mapping = dict(versions.drop_nulls(column).iter_rows())
+    band = pl.col(column).replace_strict(mapping, default=pl.lit(UNKNOWN_VERSION), return_dtype=pl.String)
+    return frame.with_columns(band.alias(VERSION_BAND))
+
+
 def group_shares(frame: pl.DataFrame, column: str, order: Sequence[str] = (), missing: str = MISSING) -> tuple[GroupShare, ...]:
     """Users and visible share per value of `column`: the listed groups first (even if empty), then any others."""
     counts = (
-        frame.group_by(pl.col(column).cast(pl.String).fill_null(missing).alias("group"))
+        frame.lazy()  # lazily, so only the two columns used are read
+        .group_by(pl.col(column).cast(pl.String).fill_null(missing).alias("group"))
         .agg(pl.len().alias("users"), pl.col("visible").sum().alias("visible"))
         .sort("group")
+        .collect()
     )
     found = {row["group"]: row for row in counts.iter_rows(named=True)}
     groups = list(order) + [g for g in found if g not in order and g != missing]
@@ -252,41 +261,54 @@ def group_shares(frame: pl.DataFrame, column: str, order: Sequence[str] = (), mi
     return tuple(rows)
 
 
-def _dimension_failures(decisions: pl.DataFrame, catalogue: Mapping[str, Any]) -> tuple[DimensionFailures, ...]:
-    users = decisions.height
+def _statuses(decisions: pl.DataFrame) -> pl.DataFrame:
+    """Per user and dimension: blocked (fail or not assessable), fail, warn; and the number of blocked dimensions."""
+    blocked = [pl.col(f"dim_{d}").is_in(BLOCKING).fill_null(True).alias(f"{d}:blocked") for d in DIMENSIONS]
+    flags = decisions.select(
+        *blocked,
+        *[(pl.col(f"dim_{d}") == FAIL).fill_null(False).alias(f"{d}:fail") for d in DIMENSIONS],
+        *[(pl.col(f"dim_{d}") == WARN).fill_null(False).alias(f"{d}:warn") for d in DIMENSIONS],
+    )
+    return flags.with_columns(pl.sum_horizontal([pl.col(f"{d}:blocked") for d in DIMENSIONS]).alias("blocked_count"))
+
+
+def _dimension_failures(flags: pl.DataFrame, catalogue: Mapping[str, Any]) -> tuple[DimensionFailures, ...]:
+    users = flags.height
     exprs = []
     for d in DIMENSIONS:
-        status = pl.col(f"dim_{d}")
+        blocked = pl.col(f"{d}:blocked")
         exprs += [
-            (status == FAIL).sum().alias(f"{d}:fail"),
-            (status == NOT_ASSESSABLE).sum().alias(f"{d}:na"),
-            (status == WARN).sum().alias(f"{d}:warn"),
-            (status.is_in(BLOCKING) & (pl.col("failed_dimensions").list.len() == 1)).sum().alias(f"{d}:sole"),
+            blocked.sum().alias(f"{d}:blocked"),
+            pl.col(f"{d}:fail").sum().alias(f"{d}:fail"),
+            pl.col(f"{d}:warn").sum().alias(f"{d}:warn"),
+            (blocked & (pl.col("blocked_count") == 1)).sum().alias(f"{d}:sole"),
         ]
-    row = decisions.select(exprs).row(0, named=True)
+    row = flags.select(exprs).row(0, named=True)
     result = []
     for d in DIMENSIONS:
         en, zh = _title(catalogue, d, "dimensions")
-        failing = int(row[f"{d}:fail"]) + int(row[f"{d}:na"])
+        failing, fail = int(row[f"{d}:blocked"]), int(row[f"{d}:fail"])
         result.append(
             DimensionFailures(
                 d, en, zh, failing, _share(failing, users) or 0.0,
-                int(row[f"{d}:fail"]), int(row[f"{d}:na"]), int(row[f"{d}:warn"]), int(row[f"{d}:sole"]),
+                fail, failing - fail, int(row[f"{d}:warn"]), int(row[f"{d}:sole"]),
             )
         )
     return tuple(result)
 
 
-def _funnel(decisions: pl.DataFrame, catalogue: Mapping[str, Any]) -> tuple[FunnelStep, ...]:
-    passing = [pl.col(f"dim_{d}").is_in(PASSING).fill_null(False) for d in DIMENSIONS]
-    row = decisions.select(
-        [pl.all_horizontal(passing[: i + 1]).sum().alias(str(i)) for i in range(len(DIMENSIONS))]
-    ).row(0)
-    users = decisions.height
-    steps = []
+def _funnel(flags: pl.DataFrame, catalogue: Mapping[str, Any]) -> tuple[FunnelStep, ...]:
+    """Users passing dimensions 1..k: those whose first blocked dimension comes after k."""
+    first_blocked = pl.coalesce(
+        [pl.when(pl.col(f"{d}:blocked")).then(pl.lit(i)) for i, d in enumerate(DIMENSIONS)] + [pl.lit(len(DIMENSIONS))]
+    )
+    per_index = dict(flags.group_by(first_blocked.alias("first")).len().iter_rows())
+    users = flags.height
+    steps, remaining = [], users
     for i, d in enumerate(DIMENSIONS):
+        remaining -= int(per_index.get(i, 0))
         en, zh = _title(catalogue, d, "dimensions")
-        steps.append(FunnelStep(i + 1, d, en, zh, int(row[i]), _share(int(row[i]), users) or 0.0))
+        steps.append(FunnelStep(i + 1, d, en, zh, remaining, _share(remaining, users) or 0.0))
     return tuple(steps)
 
 
@@ -306,15 +328,30 @@ def _reasons(decisions: pl.DataFrame, catalogue: Mapping[str, Any]) -> tuple[Rea
     return tuple(rows)
 
 
-def _nice_step(raw: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^k that is >= raw."""
+def _nice_steps(raw: float, limit: float) -> list[float]:
+    """The 1, 2, 2.5, 5 x 10^k steps from the smallest >= raw up to `limit`, ascending."""
     if raw <= 0 or not math.isfinite(raw):
-        return 1.0
-    power = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 2.5, 5, 10):
-        if factor * power >= raw * (1 - 1e-12):
-            return factor * power
-    return 10 * power
+        return [1.0]
+    steps: list[float] = []
+    power = 10.0 ** math.floor(math.log10(raw))
+    while not steps or power <= limit:
+        for factor in (1, 2, 2.5, 5, 10):
+            step = factor * power
+            if step >= raw * (1 - 1e-12) and (not steps or step <= limit) and step not in steps:
+                steps.append(step)
+        power *= 10
+    return steps
+
+
+def _float_step(raw: float, boundary: float, lo: float) -> float:
+    """A round bin width near `raw`; for non-negative data, preferably one that puts an edge on 0 too."""
+    steps = _nice_steps(raw, 2.5 * raw)
+    if lo >= 0 and boundary > 0:
+        for step in steps:
+            ratio = boundary / step
+            if abs(ratio - round(ratio)) < 1e-9:
+                return step
+    return steps[0]
 
 
 def histogram(frame: pl.DataFrame, spec: MetricSpec, bins: int = DEFAULT_BINS, clip_quantile: float = DEFAULT_CLIP_QUANTILE) -> Histogram:
@@ -341,7 +378,7 @@ def histogram(frame: pl.DataFrame, spec: MetricSpec, bins: int = DEFAULT_BINS, c
         lo, hi = lo - 0.5, hi + 0.5
         width = float(max(1, math.ceil((hi - lo) / bins)))
     else:
-        width = _nice_step((hi - lo) / bins) if hi > lo else _nice_step(abs(boundary) / 10 or 1.0)
+        width = _float_step((hi - lo) / bins if hi > lo else (abs(boundary) / 10 or 1.0), boundary, lo)
     start = boundary - math.ceil((boundary - lo) / width - 1e-9) * width
     count = max(1, math.ceil((hi - start) / width - 1e-9))
     if start + count * width <= boundary:  # keep at least one bin on the passing side of the line
@@ -349,15 +386,14 @@ def histogram(frame: pl.DataFrame, spec: MetricSpec, bins: int = DEFAULT_BINS, c
     position = ((value - start) / width).round(9)
     # "min": a value equal to the threshold passes, so bins are closed on the left; "max": on the right.
     index = position.floor() if spec.kind == "min" or integer else position.ceil() - 1
-    binned = (
-        frame.select(index.clip(0, count - 1).cast(pl.Int64).alias("bin"), (position > count).alias("above"))
-        .drop_nulls("bin")
+    binned = frame.select(index.alias("raw")).drop_nulls("raw").select(
+        pl.col("raw").clip(0, count - 1).cast(pl.Int64).alias("bin"), (pl.col("raw") > count - 1).alias("above")
     )
     per_bin = binned.group_by("bin").len()
     counts = [0] * count
     for b, n in per_bin.iter_rows():
         counts[int(b)] = int(n)
-    edges = tuple(round(start + i * width, 12) for i in range(count + 1))
+    edges = tuple(round(start + i * width, 12) + 0.0 for i in range(count + 1))  # + 0.0: no "-0.0"
     return Histogram(
         spec.dimension, spec.column, spec.label, spec.kind, threshold, spec.threshold_name, boundary, integer,
         edges, tuple(counts), int(stats["missing"]), int(binned["above"].sum()), int(stats["failing"]),
@@ -372,7 +408,7 @@ def distributions(
     clip_quantile: float = DEFAULT_CLIP_QUANTILE,
 ) -> tuple[Histogram | CategoryBreakdown, ...]:
     """The chart data of each spec whose column the decisions carry (the band column is derived)."""
-    frame = decisions.with_columns(version_band(bands)) if bands and "client_version" in decisions.columns else decisions
+    frame = with_version_band(decisions, bands) if bands and "client_version" in decisions.columns else decisions
     result: list[Histogram | CategoryBreakdown] = []
     for spec in specs:
         if spec.column not in frame.columns:
@@ -403,17 +439,18 @@ def summarize(
     catalogue = texts() if checks_catalogue is None else checks_catalogue
     users = decisions.height
     visible = int(decisions["visible"].sum()) if users else 0
-    banded = decisions.with_columns(version_band(bands)) if bands and "client_version" in decisions.columns else None
+    flags = _statuses(decisions)
+    banded = with_version_band(decisions.select("visible", "client_version"), bands) if bands and "client_version" in decisions.columns else None
     return PopulationSummary(
         users=users,
         visible=visible,
         visible_share=_share(visible, users),
-        dimensions=_dimension_failures(decisions, catalogue),
+        dimensions=_dimension_failures(flags, catalogue),
         by_region_tier=group_shares(decisions, "region_tier", REGION_TIERS) if "region_tier" in decisions.columns else (),
         by_security_grade=group_shares(decisions, "security_grade", SECURITY_GRADES) if "security_grade" in decisions.columns else (),
         by_version_band=group_shares(banded, VERSION_BAND, band_labels(bands), UNKNOWN_VERSION) if banded is not None else (),
         top_reasons=_reasons(decisions, catalogue),
-        funnel=_funnel(decisions, catalogue),
+        funnel=_funnel(flags, catalogue),
         distributions=distributions(decisions, specs, bands, bins, clip_quantile),
     )
 

@@ -123,9 +123,16 @@ def _extra_params(check: Check, params: dict[str, Any]) -> dict[str, Any]:
         extra["direction_en"] = "Send" if send else "Receive"
     if check.code == "DS06":
         zh, en = [], []
+        names = {"rooted": ("恢复官方系统", "restore the official system"), "modified_client": ("改用官方客户端", "use the official client"), "malware": ("清除恶意软件", "remove the malware")}
+        for finding in params.get("fix_findings") or []:
+            zh.append(names[finding][0])
+            en.append(names[finding][1])
         if params.get("disable_unknown_sources"):
             zh.append("关闭“允许安装未知来源应用”")
             en.append("turn off 'install from unknown sources'")
+        if params.get("trusted_sessions"):
+            zh.append(f"用移动数据或可信WiFi完成{params['trusted_sessions']}次使用")
+            en.append(f"use mobile data or a trusted Wi-Fi for {params['trusted_sessions']} sessions")
         if params.get("minor_checks"):
             zh.append(f"修复{params['minor_checks']}项安全检测问题")
             en.append(f"fix {params['minor_checks']} failed security checks")

@@ -57,32 +57,33 @@ def _score_status(policy, as_of):
 
 
 def _score_advice(policy, as_of):
-    """The fewest fixable findings whose points lift the score to the minimum.
-
-    Closing findings (advised by their own checks) restore their points first; then
-    turning off 'unknown sources', then minor checks, largest gain first.
-    """
+    """The fixes that lift the score to the minimum: closing findings first (they close the
+    entry anyway), then the largest optional gains: 'unknown sources', risky Wi-Fi, minor checks."""
     rules = policy.visibility.device_security
     d = rules.deductions
     score = pl.col("security_score")
-    restored = pl.sum_horizontal(
-        [pl.col(f).cast(pl.Int64) * getattr(d, f) for f in rules.closing_checks] or [pl.lit(0)]
-    )
-    gap = (pl.lit(rules.min_score) - score - restored).clip(lower_bound=0)
-    fix_unknown = pl.col("unknown_sources") & (gap > 0)
-    after_unknown = (gap - fix_unknown.cast(pl.Int64) * d.unknown_sources).clip(lower_bound=0)
-    minor_needed = ceil_int(after_unknown / d.failed_minor_check) if d.failed_minor_check else pl.lit(0)
     failing = score < rules.min_score
+    # From the unfloored points, so a score floored at 0 still gets a sufficient plan.
+    gap = pl.lit(rules.min_score) - (100 - pl.col("security_deductions"))
+    closing = [f for f in ("rooted", "modified_client", "malware") if f in rules.closing_checks]
+    restored = pl.sum_horizontal([pl.col(f).cast(pl.Int64) * getattr(d, f) for f in closing] or [pl.lit(0)])
+    after_closing = (gap - restored).clip(lower_bound=0)
+    fix_unknown = pl.col("unknown_sources") & (after_closing > 0)
+    after_unknown = (after_closing - fix_unknown.cast(pl.Int64) * d.unknown_sources).clip(lower_bound=0)
+    wifi_hit = pl.col("risky_wifi_share") > rules.max_risky_wifi_share / 2
+    fix_wifi = wifi_hit & (after_unknown > 0) & (after_unknown > pl.col("failed_minor_checks") * d.failed_minor_check)
+    after_wifi = (after_unknown - fix_wifi.cast(pl.Int64) * d.risky_wifi).clip(lower_bound=0)
+    minor_needed = ceil_int(after_wifi / d.failed_minor_check) if d.failed_minor_check else pl.lit(0)
+    # risky / (n + k) <= max / 2  <=>  k >= 2 * risky / max - n
+    sessions = ceil_int(2 * pl.col("risky_wifi_reports") / rules.max_risky_wifi_share - pl.col("security_reports")).clip(lower_bound=1)
+    findings = pl.concat_list([pl.when(pl.col(f)).then(pl.lit(f)) for f in closing] or [pl.lit(None, dtype=pl.String)]).list.drop_nulls()
     return Advice(
-        variant=pl.when(score.is_null())
-        .then(pl.lit("run_device_check"))
-        .when(failing & (gap > 0))
-        .then(pl.lit("raise_score"))
-        .when(failing)
-        .then(pl.lit("fix_findings_first")),
+        variant=pl.when(score.is_null()).then(pl.lit("run_device_check")).when(failing).then(pl.lit("raise_score")),
         params={
             "points": pl.when(failing).then(pl.lit(rules.min_score) - score),
+            "fix_findings": pl.when(failing).then(findings),
             "disable_unknown_sources": pl.when(failing).then(fix_unknown),
+            "trusted_sessions": pl.when(failing & fix_wifi).then(sessions),
             "minor_checks": pl.when(failing).then(pl.min_horizontal(minor_needed, pl.col("failed_minor_checks"))),
         },
     )
