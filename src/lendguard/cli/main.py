@@ -29,6 +29,8 @@ policy_app = typer.Typer(help="Check and show policy files.", no_args_is_help=Tr
 app.add_typer(policy_app, name="policy")
 
 console = Console()
+if console.width < 100 and not console.is_terminal:
+    console = Console(width=100)  # logs and pipes: wide enough for the summary tables
 errors = Console(stderr=True)
 
 DataDir = Annotated[
@@ -206,10 +208,10 @@ def _is_synthetic(data_dir: Path) -> bool:
 
 def _report(result, out: Path, synthetic: bool) -> None:
     from lendguard.report.html import write_html_report
-    from lendguard.report.summary import summarize
+    from lendguard.report.summary import summarize_for_policy
     from lendguard.report.terminal import render_summary
 
-    summary = summarize(result.decisions, result.policy)
+    summary = summarize_for_policy(result.decisions, result.policy)
     render_summary(summary, console)
     path = write_html_report(result.decisions, summary, out / "report.html", result.policy, result.as_of, synthetic=synthetic)
     console.print(f"HTML report: {path}")

@@ -139,8 +139,19 @@ def _rejection(source: str, position: int, raw: Any, message: str) -> Rejection:
         text = f"unknown event type {text.removeprefix('Invalid value ')}"
     elif text == "Object missing required field `type`":
         field_name, text = "type", "event type is missing"
-    event_id = raw.get("event_id") if isinstance(raw, dict) else None
-    return Rejection(source, position, field_name or None, text, _raw_text(raw), event_id if isinstance(event_id, str) else None)
+    event_id = _event_id_of(raw)
+    return Rejection(source, position, field_name or None, text, _raw_text(raw), event_id)
+
+
+def _event_id_of(raw: Any) -> str | None:
+    """The event id of a rejected event, when one can be read, to help find it again."""
+    if isinstance(raw, (bytes, str)):
+        try:
+            raw = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            return None
+    value = raw.get("event_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _raw_text(raw: Any) -> str:

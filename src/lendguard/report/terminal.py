@@ -46,11 +46,11 @@ def dimension_table(summary: PopulationSummary) -> Table:
         title_justify="left",
         caption_justify="left",
     )
-    table.add_column("Dimension", no_wrap=True)
-    table.add_column("Failing", justify="right")
-    table.add_column("Share", justify="right")
+    table.add_column("Dimension", ratio=1)
+    table.add_column("Failing", justify="right", no_wrap=True, min_width=8)
+    table.add_column("Share", justify="right", no_wrap=True, min_width=6)
     table.add_column("", no_wrap=True, min_width=BAR_WIDTH)
-    table.add_column("Sole", justify="right")
+    table.add_column("Sole", justify="right", no_wrap=True, min_width=6)
     for d in summary.dimensions:
         table.add_row(
             f"{d.title_en} ({d.title_zh})", f"{d.failing:,}", percent(d.failing_share),

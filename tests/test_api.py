@@ -1,0 +1,111 @@
+"""The HTTP API end to end: a real `lendguard serve` process over HTTP, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(population_dir, tmp_path_factory):
+    data = tmp_path_factory.mktemp("api") / "data"
+    shutil.copytree(population_dir, data)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise AssertionError(process.stdout.read().decode())
+    yield base, data
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def payment(event_id: str, user: str, **changes) -> dict:
+    return {"type": "payment", "event_id": event_id, "user_id": user, "ts": "2026-11-23T10:00:00+08:00", "amount": "15.00", "channel": "offline_qr", "counterparty": "shop", **changes}
+
+
+def test_openapi_documents_both_endpoints(server):
+    base, _ = server
+    document = httpx.get(f"{base}/openapi.json").json()
+    assert "/v1/events" in document["paths"] and "/v1/users/{user_id}/visibility" in document["paths"]
+    assert "Decision" in document["components"]["schemas"]
+
+
+def test_visibility_equals_cli_explain(server):
+    base, data = server
+    response = httpx.get(f"{base}/v1/users/u00000003/visibility")
+    assert response.status_code == 200
+    api = response.json()
+    cli = subprocess.run([sys.executable, "-m", "lendguard.cli.main", "explain", "u00000003", "--json", "-d", str(data)], capture_output=True, text=True, check=True)
+    assert api == json.loads(cli.stdout)
+    assert len(api["dimensions"]) == 8
+
+
+def test_unknown_user_is_404_with_error_model(server):
+    base, _ = server
+    response = httpx.get(f"{base}/v1/users/no-such-user/visibility")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_user"
+
+
+def test_batch_with_invalid_events_rejects_each_and_stores_the_rest(server):
+    base, data = server
+    batch = {"events": [payment("api-1", "u00000001"), payment("api-2", "u00000001", amount="1.005"), payment("api-3", "u00000001", channel="mail"), {"type": "nope"}]}
+    response = httpx.post(f"{base}/v1/events", json=batch)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["received"], body["accepted"], body["stored"]) == (4, 1, 1)
+    assert [(r["index"], r["field"]) for r in body["rejected"]] == [(1, "amount"), (2, "channel"), (3, "type")]
+    # Retried: nothing stored twice.
+    again = httpx.post(f"{base}/v1/events", json=batch).json()
+    assert again["stored"] == 0 and again["duplicates"] == ["api-1"]
+    kept = [json.loads(l) for l in (data / "dead_letter" / "rejected.jsonl").read_text().splitlines()]
+    assert {r["event_id"] for r in kept} >= {"api-2", "api-3"}
+
+
+def test_all_rejected_is_422_and_bad_body_is_422(server):
+    base, _ = server
+    response = httpx.post(f"{base}/v1/events", json={"events": [payment("x", "u1", amount="-1")]})
+    assert response.status_code == 422 and response.json()["rejected"][0]["field"] == "amount"
+    for body in (b"not json", b'{"evnts": []}', b"[1,2]"):
+        bad = httpx.post(f"{base}/v1/events", content=body, headers={"content-type": "application/json"})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_batch"
+
+
+def test_new_events_change_the_decision(server):
+    base, _ = server
+    before = httpx.get(f"{base}/v1/users/u00000007/visibility").json()
+    cr01 = next(c for d in before["dimensions"] for c in d["checks"] if c["code"] == "CR01")
+    events = [payment(f"more-{i}", "u00000007", ts=f"2026-11-{10 + i % 12:02d}T12:00:00+08:00") for i in range(60)]
+    assert httpx.post(f"{base}/v1/events", json={"events": events}).json()["stored"] == 60
+    after = httpx.get(f"{base}/v1/users/u00000007/visibility").json()
+    cr01_after = next(c for d in after["dimensions"] for c in d["checks"] if c["code"] == "CR01")
+    assert cr01_after["measured"]["payments"] == cr01["measured"]["payments"] + 60
