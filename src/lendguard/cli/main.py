@@ -31,7 +31,7 @@ app.add_typer(policy_app, name="policy")
 console = Console()
 if console.width < 100 and not console.is_terminal:
     console = Console(width=100)  # logs and pipes: wide enough for the summary tables
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
     Path,
