@@ -15,7 +15,7 @@ def month_column(i: int) -> str:
 
 def payment_features(payments: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.LazyFrame:
     rules = policy.visibility.payment_behaviour
-    local_hour = pl.col("ts").dt.convert_time_zone(as_of.timezone).dt.hour()
+    local_hour = as_of.local_hour()
     is_night = (local_hour >= rules.night_start_hour) | (local_hour < rules.night_end_hour)
     month = (as_of.days_before("ts") // as_of.days_per_month).cast(pl.Int32)
     amount = pl.col("amount").cast(pl.Float64)

@@ -47,6 +47,21 @@ class AsOf:
         """Events up to the as-of point (for state such as cards bound, holdings)."""
         return pl.col("ts") <= self.at
 
+    def local_hour(self, column: str = "ts") -> pl.Expr:
+        """Local hour of day of a UTC time, for times inside the look-back window.
+
+        When the zone's UTC offset is the same on every day of the window (no daylight
+        saving change, as in Asia/Shanghai) this is integer arithmetic; otherwise it falls
+        back to a full time-zone conversion.
+        """
+        zone = ZoneInfo(self.timezone)
+        days = range(0, self.lookback_days + 2)
+        offsets = {(self.at - dt.timedelta(days=d)).astimezone(zone).utcoffset() for d in days}
+        if len(offsets) == 1:
+            seconds = int(offsets.pop().total_seconds())
+            return (((pl.col(column).dt.epoch("s") + seconds) // 3600) % 24).cast(pl.Int8)
+        return pl.col(column).dt.convert_time_zone(self.timezone).dt.hour()
+
     def days_before(self, column: str) -> pl.Expr:
         """Whole-and-fractional days between an event time and the as-of point."""
         return (pl.lit(self.at) - pl.col(column)).dt.total_seconds() / 86_400.0

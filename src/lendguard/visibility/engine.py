@@ -46,12 +46,8 @@ def evaluate_features(features: pl.DataFrame, policy: Policy, as_of: AsOf) -> pl
         check_exprs += check_columns(check, policy, as_of)
     dimension_exprs = [dimension_status(codes).alias(f"dim_{d}") for d, codes in by_dimension.items()]
     blocked = [pl.col(f"dim_{d}").is_in([FAIL, NOT_ASSESSABLE]) for d in DIMENSIONS]
-    reason_codes = pl.concat_list(
-        [pl.when(pl.col(c.code).is_in([FAIL, NOT_ASSESSABLE])).then(pl.lit(c.code)) for c in ALL_CHECKS]
-    ).list.drop_nulls()
-    failed_dimensions = pl.concat_list(
-        [pl.when(b).then(pl.lit(d)) for d, b in zip(DIMENSIONS, blocked, strict=True)]
-    ).list.drop_nulls()
+    reason_codes = _names_where([(c.code, pl.col(c.code).is_in([FAIL, NOT_ASSESSABLE])) for c in ALL_CHECKS])
+    failed_dimensions = _names_where(list(zip(DIMENSIONS, blocked, strict=True)))
     return (
         features.lazy()
         .with_columns(check_exprs)
@@ -62,6 +58,17 @@ def evaluate_features(features: pl.DataFrame, policy: Policy, as_of: AsOf) -> pl
             failed_dimensions.alias("failed_dimensions"),
         )
         .collect()
+    )
+
+
+def _names_where(named: list[tuple[str, pl.Expr]]) -> pl.Expr:
+    """The list of names whose condition holds, in order (built as text, then split: much
+    faster than concatenating per-row lists)."""
+    joined = pl.concat_str([pl.when(cond).then(pl.lit(name + ",")) for name, cond in named], ignore_nulls=True)
+    return (
+        pl.when(joined == "")
+        .then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise(joined.str.strip_chars_end(",").str.split(","))
     )
 
 
