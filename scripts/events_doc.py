@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import msgspec.inspect as mi
 
 from lendguard.events.columns import COMMON_COLUMNS, frame_schema
@@ -41,7 +40,7 @@ COMMON_NOTES = {
     "type": "The event type (the tag that selects the table below).",
     "event_id": "Unique id chosen by the sender. The idempotency key: an id already stored is not stored again.",
     "user_id": "The user the event is about.",
-    "ts": "When the event happened. Windows (90-day look-back, quarter, 180 days for card repayments) are measured back from the evaluation time; events after it are ignored.",
+    "ts": "When the event happened. Windows (`windows.lookback_days`, `windows.quarter_days`, `kyc.credit_card_repayment_lookback_days`) are measured back from the evaluation time; events after it are ignored.",
     "schema_version": f"Version of this schema; only {SCHEMA_VERSION} exists.",
 }
 
@@ -60,7 +59,7 @@ FIELD_NOTES: dict[str, dict[str, str]] = {
     },
     "login": {
         "device_id": "Device of this login. The last login's device is the user's current device; a change of device between consecutive logins is a device switch (DS04).",
-        "device_model": "Handset model of the device (shown as a measured value, not thresholded).",
+        "device_model": "Handset model; kept as a feature of the current device, not read by any check.",
         "os": "Operating system of the device.",
         "client_version": "App version `major.minor.patch`; the last login's version places the user in a gray-release band (GR01, GR02).",
         "ip": "Login IP address, as text.",

@@ -69,3 +69,26 @@ def test_every_event_type_has_a_section():
 @pytest.mark.parametrize("name", ["architecture.md", "glossary.md", "policy.md", "synthetic.md"])
 def test_hand_written_docs_exist(name):
     assert (ROOT / "docs" / name).exists(), f"docs/{name} is missing"
+
+
+def _policy_keys(table: dict) -> set[str]:
+    """Every key name in a TOML document, at any depth (inside tables and arrays of tables)."""
+    keys = set()
+    for key, value in table.items():
+        keys.add(key)
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, dict):
+                keys |= _policy_keys(item)
+    return keys
+
+
+def test_policy_doc_names_every_key_of_the_default_policy():
+    import tomllib
+
+    from lendguard.policy import default_policy_path
+
+    keys = _policy_keys(tomllib.loads(default_policy_path().read_text(encoding="utf-8")))
+    text = (ROOT / "docs" / "policy.md").read_text(encoding="utf-8")
+    missing = sorted(k for k in keys if not any(form in text for form in (f"`{k}`", f"[{k}]", f"[{k}.", f".{k}]")))
+    assert not missing, f"docs/policy.md does not explain these keys of default.toml: {missing}"

@@ -61,10 +61,12 @@ def read_raw_events(path: str | Path) -> Iterator[tuple[int, bytes | dict[str, A
 
 
 def _row_for_type(row: dict[str, Any]) -> dict[str, Any]:
-    """Drop the null columns that belong to other event types, keep everything else."""
+    """Drop null columns that belong to other event types or are optional for this one
+    (a null optional field means its default); keep everything else, so a null in a
+    required field is still reported."""
     cls = EVENT_CLASSES.get(row.get("type"))
-    fields = set(cls.__struct_fields__) if cls else set()
-    return {k: v for k, v in row.items() if v is not None or k in fields or k == "type"}
+    required = {f.name for f in msgspec.structs.fields(cls) if f.required} if cls else set()
+    return {k: v for k, v in row.items() if v is not None or k in required or k == "type"}
 
 
 def _jsonable(value: Any) -> Any:

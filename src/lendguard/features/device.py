@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from lendguard.features.window import AsOf
+from lendguard.features.window import AsOf, latest
 from lendguard.policy import Policy
 
 SECURITY_FLAGS = ("rooted", "modified_client", "malware", "unknown_sources")
@@ -12,11 +12,11 @@ SECURITY_FLAGS = ("rooted", "modified_client", "malware", "unknown_sources")
 
 def device_report_features(reports: pl.LazyFrame, as_of: AsOf) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Per user and device: the latest report's flags, plus the user's risky-Wi-Fi counts."""
-    upto = reports.filter(as_of.until()).sort("user_id", "ts")
+    upto = reports.filter(as_of.until())
     latest_per_device = upto.group_by("user_id", "device_id").agg(
-        pl.col("ts").last().alias("security_report_at"),
-        *[pl.col(flag).last().alias(flag) for flag in SECURITY_FLAGS],
-        pl.col("failed_minor_checks").last().alias("failed_minor_checks"),
+        pl.col("ts").max().alias("security_report_at"),
+        *[latest(flag) for flag in SECURITY_FLAGS],
+        latest("failed_minor_checks"),
     )
     wifi = (
         upto.filter(as_of.within())

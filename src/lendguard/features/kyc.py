@@ -6,16 +6,15 @@ import datetime as dt
 
 import polars as pl
 
-from lendguard.features.window import AsOf
+from lendguard.features.window import AsOf, latest, latest_known
 from lendguard.policy import Policy
 
 
 def bank_card_features(cards: pl.LazyFrame, as_of: AsOf) -> pl.LazyFrame:
     current = (
         cards.filter(as_of.until())
-        .sort("user_id", "ts")
         .group_by("user_id", "card_id")
-        .agg(pl.col("action").last(), pl.col("bank").last(), pl.col("card_type").last())
+        .agg(latest("action"), latest("bank"), latest("card_type"))
         .filter(pl.col("action") == "bind")
     )
     return current.group_by("user_id").agg(
@@ -27,13 +26,12 @@ def bank_card_features(cards: pl.LazyFrame, as_of: AsOf) -> pl.LazyFrame:
 def identity_features(identity: pl.LazyFrame, as_of: AsOf) -> pl.LazyFrame:
     return (
         identity.filter(as_of.until())
-        .sort("user_id", "ts")
         .group_by("user_id")
         .agg(
             pl.col("face_verified").any().alias("face_verified"),
             pl.col("id_front").any().alias("id_front"),
             pl.col("id_back").any().alias("id_back"),
-            pl.col("id_expiry").drop_nulls().last().alias("id_expiry"),
+            latest_known("id_expiry"),
         )
     )
 

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import polars as pl
 
-from lendguard.features.window import AsOf
+from lendguard.features.window import AsOf, latest
 from lendguard.policy import Policy
 
 
 def partner_features(reports: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.LazyFrame:
     categories = policy.visibility.partner_data.categories
-    latest = (
+    newest = (
         reports.filter(as_of.until() & pl.col("category").is_in(categories))
-        .sort("user_id", "ts")
         .group_by("user_id", "institution", "category")
-        .agg(pl.all().exclude("event_id", "schema_version").last())
+        .agg(*[latest(c) for c in ("ts", "shared", "queries_12m", "credit_accounts", "oldest_account_opened")])
     )
     bureau = pl.col("category") == "bureau"
     shared_bureau = bureau & pl.col("shared")
-    return latest.sort("user_id", "ts").group_by("user_id").agg(
+    # Sorted by time so that `.last()` below is the latest report across institutions.
+    return newest.sort("ts").group_by("user_id").agg(
         pl.col("category").filter(pl.col("shared")).unique().sort().alias("shared_categories"),
         shared_bureau.any().alias("bureau_shared"),
         (bureau & ~pl.col("shared")).any().alias("bureau_refused"),

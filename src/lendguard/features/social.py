@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from lendguard.features.window import AsOf
+from lendguard.features.window import AsOf, latest
 
 
 def social_features(contacts: pl.LazyFrame, as_of: AsOf) -> pl.LazyFrame:
     current = (
         contacts.filter(as_of.until())
-        .sort("user_id", "ts")
         .group_by("user_id", "contact_id")
-        .agg(pl.col("action").last(), pl.col("high_risk").last())
+        .agg(latest("action"), latest("high_risk"))
         .filter(pl.col("action") == "add")
     )
     return current.group_by("user_id").agg(

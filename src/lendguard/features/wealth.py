@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from lendguard.events.columns import MONEY_DTYPE
-from lendguard.features.window import AsOf
+from lendguard.features.window import AsOf, latest
 from lendguard.policy import Policy
 
 
@@ -16,14 +16,13 @@ def wealth_features(holdings: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.L
     its balance, so the qualifying holding's age is as-of minus `since`.
     """
     minimum = pl.lit(policy.visibility.credit.min_wealth_balance, dtype=MONEY_DTYPE)
-    latest = (
+    per_product = (
         holdings.filter(as_of.until())
-        .sort("user_id", "ts")
         .group_by("user_id", "product")
-        .agg(pl.col("balance").last(), pl.col("since").last())
+        .agg(latest("balance"), latest("since"))
     )
     held_days = (pl.lit(as_of.local_date) - pl.col("since")).dt.total_days()
-    return latest.group_by("user_id").agg(
+    return per_product.group_by("user_id").agg(
         pl.col("balance").sum().cast(MONEY_DTYPE).alias("wealth_balance"),
         pl.col("balance").max().cast(MONEY_DTYPE).alias("largest_holding"),
         held_days.filter(pl.col("balance") >= minimum).max().cast(pl.Int64).alias("wealth_holding_days"),

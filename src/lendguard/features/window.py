@@ -65,3 +65,16 @@ class AsOf:
     def days_before(self, column: str) -> pl.Expr:
         """Whole-and-fractional days between an event time and the as-of point."""
         return (pl.lit(self.at) - pl.col(column)).dt.total_seconds() / 86_400.0
+
+
+def latest(column: str) -> pl.Expr:
+    """In a group, the value of `column` on the row with the latest event time.
+
+    A linear scan per group (arg max), instead of sorting every event by time.
+    """
+    return pl.col(column).get(pl.col("ts").arg_max()).alias(column)
+
+
+def latest_known(column: str) -> pl.Expr:
+    """In a group, the latest non-null value of `column`."""
+    return pl.col(column).sort_by("ts").drop_nulls().last().alias(column)

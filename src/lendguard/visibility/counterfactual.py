@@ -72,7 +72,8 @@ def advice_events(
 ) -> list[ev.Event]:
     """The events a user following `advice` would generate (empty for time-based advice)."""
     kind, params, user = advice["kind"], advice["params"], row["user_id"]
-    now = as_of.at - dt.timedelta(minutes=5)
+    # Just before the as-of time, later than any earlier what-if event (so "latest" is well defined).
+    now = as_of.at - dt.timedelta(minutes=5) + dt.timedelta(microseconds=next(_counter))
     login = _latest(frames, "login")
     report = _latest(frames, "device_security")
     device = row.get("primary_device") or (login or {}).get("device_id") or f"{user}-whatif-device"
