@@ -63,8 +63,13 @@ def compute_features(
     as_of: AsOf,
     policy: Policy,
     risk_states: pl.DataFrame | None = None,
+    users: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per user seen in any event, with every measured value the checks read."""
+    """One row per user seen in any event, with every measured value the checks read.
+
+    `users` (every user any event names) may come from the store's registry; without it
+    the users are found from the frames themselves.
+    """
     events = {t: _lazy(frames.get(t), t) for t in EVENT_TYPES}
     per_user = [
         payment_features(events["payment"], as_of, policy),
@@ -85,7 +90,8 @@ def compute_features(
 
     # Every user named by any event, from per-type distinct ids (cheaper than one unique
     # over all events).
-    users = pl.concat([events[t].select("user_id").unique() for t in EVENT_TYPES]).unique()
+    if users is None:
+        users = pl.concat([events[t].select("user_id").unique() for t in EVENT_TYPES]).unique()
     joined = users
     for frame in per_user:
         joined = joined.join(frame, on="user_id", how="left")

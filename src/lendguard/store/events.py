@@ -20,6 +20,7 @@ from lendguard.events.schema import EVENT_TYPES
 from lendguard.store.catalog import batches, catalog_engine, event_ids, utcnow
 
 _ID_CHUNK = 500  # SQLite's bound-parameter limit is well above this
+USERS = "_users"  # pseudo event type: the distinct user ids of each batch (the user registry)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class EventStore:
                 if frame.height:
                     path = self._write_part(event_type, batch_id, frame)
                     written.append((event_type, path, frame.height))
+            if written:
+                users = self._write_users(batch_id, [f for f in frames.values() if f.height])
+                written.append((USERS, users[0], users[1]))
             with self.engine.begin() as conn:
                 now = utcnow()
                 for event_type, path, rows in written:
@@ -94,7 +98,8 @@ class EventStore:
             for _, path, _ in written:
                 path.unlink(missing_ok=True)
             raise
-        return StoreResult(stored=sum(r for _, _, r in written), duplicates=duplicates, batch_id=batch_id)
+        stored = sum(rows for event_type, _, rows in written if event_type != USERS)
+        return StoreResult(stored=stored, duplicates=duplicates, batch_id=batch_id)
 
     def append_bulk(self, frames: dict[str, pl.DataFrame], source: str) -> str:
         """Store a trusted bulk load (the synthetic generator) without registering ids.
@@ -103,6 +108,9 @@ class EventStore:
         """
         batch_id = f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
         written = [(t, self._write_part(t, batch_id, f), f.height) for t, f in frames.items() if f.height]
+        if written:
+            path, rows = self._write_users(batch_id, [f for f in frames.values() if f.height])
+            written.append((USERS, path, rows))
         with self.engine.begin() as conn:
             now = utcnow()
             for event_type, path, rows in written:
@@ -130,6 +138,31 @@ class EventStore:
             os.fsync(handle.fileno())
         os.replace(temporary, final)
         return final
+
+    def _write_users(self, batch_id: str, frames: list[pl.DataFrame]) -> tuple[Path, int]:
+        """The batch's distinct user ids, so a population's users are known without a scan
+        over every event."""
+        users = pl.concat([f.select("user_id") for f in frames]).unique().sort("user_id")
+        folder = self.events_dir / USERS
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{batch_id}.parquet"
+        temporary = folder / f".{batch_id}.parquet.tmp"
+        users.write_parquet(temporary, compression="zstd")
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+        return final, users.height
+
+    def scan_users(self) -> pl.LazyFrame | None:
+        """Every user any stored event names, from the per-batch registry; None when some
+        batch has no registry part (a store written before the registry existed)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(batches.c.batch_id, batches.c.event_type, batches.c.part_path)).all()
+        batch_ids = {r.batch_id for r in rows}
+        registry = [self.data_dir / r.part_path for r in rows if r.event_type == USERS]
+        if not registry or len(registry) != len(batch_ids):
+            return None
+        return pl.scan_parquet([str(f) for f in registry]).select("user_id").unique()
 
     def _known_ids(self, ids: list[str]) -> set[str]:
         known: set[str] = set()
@@ -165,7 +198,7 @@ class EventStore:
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(batches.c.event_type, batches.c.rows))
+            rows = conn.execute(select(batches.c.event_type, batches.c.rows).where(batches.c.event_type != USERS))
             totals: dict[str, int] = {}
             for event_type, rows_in_part in rows:
                 totals[event_type] = totals.get(event_type, 0) + rows_in_part

@@ -81,11 +81,12 @@ def evaluate_population(
     policy: Policy,
     as_of: AsOf,
     risk: pl.DataFrame | None = None,
+    users: pl.LazyFrame | None = None,
 ) -> PopulationResult:
     import time
 
     started = time.perf_counter()
-    features = compute_features(frames, as_of, policy, risk)
+    features = compute_features(frames, as_of, policy, risk, users)
     middle = time.perf_counter()
     decisions = evaluate_features(features, policy, as_of)
     done = time.perf_counter()
@@ -93,7 +94,7 @@ def evaluate_population(
 
 
 def evaluate_store(store: EventStore, policy: Policy, as_of: AsOf) -> PopulationResult:
-    return evaluate_population(store.scan_all(), policy, as_of, load_risk_states(store))
+    return evaluate_population(store.scan_all(), policy, as_of, load_risk_states(store), store.scan_users())
 
 
 def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str) -> dict[str, Any] | None:
