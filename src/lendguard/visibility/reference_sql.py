@@ -33,17 +33,9 @@ from lendguard.events.columns import empty_frame
 from lendguard.events.schema import EVENT_TYPES
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
+from lendguard.visibility.check import DIMENSIONS
 
-DIMENSION_NAMES = (
-    "credit",
-    "region",
-    "kyc",
-    "payment_behaviour",
-    "partner_data",
-    "device_security",
-    "gray_release",
-    "anti_fraud",
-)
+DIMENSION_NAMES = DIMENSIONS  # the eight dimensions, in the engine's order
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _US_PER_DAY = 86_400 * 1_000_000
