@@ -17,8 +17,11 @@ def allowed_switches(as_of: AsOf, policy: Policy) -> int:
 
 
 def login_features(logins: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.LazyFrame:
+    """Device switching, the current device and client, and the three location signals."""
+    # One sort by user and time; then "previous login" is a plain shift and "current" is last.
     recent = logins.filter(as_of.within()).sort("user_id", "ts")
-    switched = (pl.col("device_id") != pl.col("device_id").shift(1).over("user_id")).fill_null(False)
+    same_user = pl.col("user_id") == pl.col("user_id").shift(1)
+    switched = (same_user & (pl.col("device_id") != pl.col("device_id").shift(1))).fill_null(False)
     allowed = allowed_switches(as_of, policy)
     per_user = (
         recent.with_columns(switched.alias("_switch"))
@@ -27,12 +30,12 @@ def login_features(logins: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.Lazy
             pl.len().cast(pl.Int64).alias("logins"),
             pl.col("_switch").sum().cast(pl.Int64).alias("device_switches"),
             # Time of the switch that must leave the window before the rate is acceptable.
-            pl.col("ts").filter(pl.col("_switch")).sort(descending=True).slice(allowed, 1).first().alias("blocking_switch_at"),
+            pl.col("ts").filter(pl.col("_switch")).reverse().slice(allowed, 1).first().alias("blocking_switch_at"),
             pl.col("device_id").last().alias("primary_device"),
-            pl.col("device_model").last().alias("device_model"),
-            pl.col("os").last().alias("os"),
-            pl.col("client_version").last().alias("client_version"),
-            pl.col("phone_province").drop_nulls().last().alias("phone_province"),
+            pl.col("device_model").last(),
+            pl.col("os").last(),
+            pl.col("client_version").last(),
+            pl.col("phone_province").drop_nulls().last(),
         )
     )
     located = per_user.join(_location_modes(recent), on="user_id", how="left")

@@ -19,13 +19,18 @@ def payment_features(payments: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.
     is_night = (local_hour >= rules.night_start_hour) | (local_hour < rules.night_end_hour)
     month = (as_of.days_before("ts") // as_of.days_per_month).cast(pl.Int32)
     amount = pl.col("amount").cast(pl.Float64)
-    frame = payments.filter(as_of.within()).with_columns(month.alias("_month"), is_night.alias("_night"))
-    monthly = [amount.filter(pl.col("_month") == i).sum().alias(month_column(i)) for i in range(as_of.months)]
+    frame = payments.filter(as_of.within()).select(
+        "user_id",
+        (pl.col("channel") == "offline_qr").alias("_offline"),
+        is_night.alias("_night"),
+        # Each payment's amount in its month's column (zero elsewhere): plain sums below.
+        *[pl.when(month == i).then(amount).otherwise(0.0).alias(month_column(i)) for i in range(as_of.months)],
+    )
     return frame.group_by("user_id").agg(
         pl.len().cast(pl.Int64).alias("payments"),
-        (pl.col("channel") == "offline_qr").sum().cast(pl.Int64).alias("offline_payments"),
+        pl.col("_offline").sum().cast(pl.Int64).alias("offline_payments"),
         pl.col("_night").sum().cast(pl.Int64).alias("night_payments"),
-        *monthly,
+        *[pl.col(month_column(i)).sum() for i in range(as_of.months)],
     )
 
 
