@@ -22,7 +22,7 @@ from lendguard.features.kyc import (
     derived_kyc_features,
     identity_features,
 )
-from lendguard.features.logins import login_features
+from lendguard.features.logins import client_version_number, login_features
 from lendguard.features.partner import derived_partner_features, partner_features
 from lendguard.features.payments import derived_payment_features, month_column, payment_features
 from lendguard.features.profile import profile_features
@@ -121,6 +121,7 @@ def compute_features(
             *derived_social_features(),
             *derived_region_features(),
             (pl.col("device_switches") / as_of.months).alias("device_switches_per_month"),
+            client_version_number(),
             pl.when(pl.col("security_reports") > 0)
             .then(pl.col("risky_wifi_reports") / pl.col("security_reports"))
             .otherwise(0.0)

@@ -73,3 +73,13 @@ def _location_modes(recent: pl.LazyFrame) -> pl.LazyFrame:
     ip = _mode(recent, "ip_province", "ip_province")
     city = _mode(recent, "lbs_city", "city").drop("city_logins")
     return lbs.join(ip, on="user_id", how="full", coalesce=True).join(city, on="user_id", how="full", coalesce=True)
+
+
+def client_version_number(column: str = "client_version") -> pl.Expr:
+    """'8.0.40' -> 8_000_040, so client versions compare as numbers (null if malformed)."""
+    parts = pl.col(column).str.split(".")
+    return (
+        parts.list.get(0, null_on_oob=True).cast(pl.Int64, strict=False) * 1_000_000
+        + parts.list.get(1, null_on_oob=True).cast(pl.Int64, strict=False) * 1_000
+        + parts.list.get(2, null_on_oob=True).cast(pl.Int64, strict=False)
+    ).alias("client_version_number")

@@ -15,7 +15,7 @@ from lendguard.policy.model import version_key
 from lendguard.visibility.check import DIMENSIONS, FAIL, NOT_ASSESSABLE, WARN
 from lendguard.visibility.decision import texts
 from lendguard.visibility.dimensions import CHECKS_BY_CODE
-from lendguard.visibility.dimensions.gray_release import version_number
+from lendguard.features.logins import client_version_number
 
 REGION_TIERS = ("tier1", "new_tier1", "other", "county")
 SECURITY_GRADES = ("A", "B", "C")
@@ -224,7 +224,7 @@ def version_band(minimums: Sequence[str], column: str = "client_version") -> pl.
     """The band label of each user's client version (`unknown` where there is none)."""
     ordered = sorted(minimums, key=version_key, reverse=True)
     labels = band_labels(ordered)
-    number = version_number(column)
+    number = client_version_number(column)
     expr = pl.when(number.is_null()).then(pl.lit(UNKNOWN_VERSION))
     for low, label in zip(ordered, labels, strict=False):
         major, minor, patch = version_key(low)

@@ -12,14 +12,9 @@ from lendguard.visibility.check import Advice, Check, graded
 DIMENSION = "gray_release"
 
 
-def version_number(column: str = "client_version") -> pl.Expr:
-    """'8.0.40' -> 8_000_040 so versions compare as numbers."""
-    parts = pl.col(column).str.split(".")
-    return (
-        parts.list.get(0, null_on_oob=True).cast(pl.Int64) * 1_000_000
-        + parts.list.get(1, null_on_oob=True).cast(pl.Int64) * 1_000
-        + parts.list.get(2, null_on_oob=True).cast(pl.Int64)
-    )
+def version_number() -> pl.Expr:
+    """The client version as a number (computed once with the features)."""
+    return pl.col("client_version_number")
 
 
 def _key_number(version: str) -> int:
