@@ -196,7 +196,7 @@ def category_figure(summary: PopulationSummary, c: CategoryBreakdown) -> go.Figu
 
 
 def _div(fig: go.Figure, div_id: str) -> Markup:
-    return Markup(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=PLOTLY_CONFIG))
+    return Markup(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=PLOTLY_CONFIG, default_width="100%"))
 
 
 def chart_ids(summary: PopulationSummary) -> list[str]:
@@ -241,6 +241,7 @@ _PAGE = """<!DOCTYPE html>
  .card .v { font-size: 26px; font-weight: 600; }
  .card .l { font-size: 12px; color: #666; }
  .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 14px; }
+ .chart { min-width: 0; overflow: hidden; }
  .chart { background: #fff; border-radius: 8px; padding: 6px; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
  table { border-collapse: collapse; background: #fff; font-size: 13px; }
  th, td { padding: 4px 10px; border-bottom: 1px solid #e5e8ec; text-align: left; }
