@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import polars as pl
 
-from lendguard.features.window import AsOf, latest
+from lendguard.features.window import AsOf
 from lendguard.policy import Policy
 
 
 def partner_features(reports: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.LazyFrame:
     categories = policy.visibility.partner_data.categories
+    # The latest report per institution and category.
     newest = (
         reports.filter(as_of.until() & pl.col("category").is_in(categories))
-        .group_by("user_id", "institution", "category")
-        .agg(*[latest(c) for c in ("ts", "shared", "queries_12m", "credit_accounts", "oldest_account_opened")])
+        .select("user_id", "institution", "category", "ts", "shared", "queries_12m", "credit_accounts", "oldest_account_opened")
+        .sort("ts")
+        .unique(subset=["user_id", "institution", "category"], keep="last")
     )
     bureau = pl.col("category") == "bureau"
     shared_bureau = bureau & pl.col("shared")
