@@ -38,9 +38,13 @@ def login_features(logins: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.Lazy
             pl.col("phone_province").drop_nulls().last(),
         )
     )
-    located = per_user.join(_location_modes(recent), on="user_id", how="left")
     lbs_counts = _counts(recent, "lbs_province")
     ip_counts = _counts(recent, "ip_province")
+    located = (
+        per_user.join(_mode(lbs_counts, "lbs_province"), on="user_id", how="left")
+        .join(_mode(ip_counts, "ip_province"), on="user_id", how="left")
+        .join(_mode(_counts(recent, "lbs_city"), "city").drop("city_logins"), on="user_id", how="left")
+    )
     # Logins already in the province the location advice points to (for its size).
     return (
         located.join(lbs_counts.rename({"_p": "phone_province", "_n": "lbs_logins_in_phone_province"}), on=["user_id", "phone_province"], how="left")
@@ -50,6 +54,7 @@ def login_features(logins: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.Lazy
 
 
 def _counts(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """Logins per user and value of `column` (null values left out)."""
     return (
         frame.filter(pl.col(column).is_not_null())
         .group_by("user_id", column)
@@ -58,21 +63,13 @@ def _counts(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
     )
 
 
-def _mode(frame: pl.LazyFrame, column: str, alias: str) -> pl.LazyFrame:
-    """Most frequent non-null value per user (ties broken by name) and its count."""
+def _mode(counts: pl.LazyFrame, alias: str) -> pl.LazyFrame:
+    """Most frequent value per user (ties broken by name) and its count, from `_counts`."""
     return (
-        _counts(frame, column)
-        .sort(["user_id", "_n", "_p"], descending=[False, True, False])
-        .group_by("user_id", maintain_order=True)
-        .agg(pl.col("_p").first().alias(alias), pl.col("_n").first().alias(f"{alias}_logins"))
+        counts.sort(["user_id", "_n", "_p"], descending=[False, True, False])
+        .unique(subset="user_id", keep="first", maintain_order=True)
+        .select("user_id", pl.col("_p").alias(alias), pl.col("_n").alias(f"{alias}_logins"))
     )
-
-
-def _location_modes(recent: pl.LazyFrame) -> pl.LazyFrame:
-    lbs = _mode(recent, "lbs_province", "lbs_province")
-    ip = _mode(recent, "ip_province", "ip_province")
-    city = _mode(recent, "lbs_city", "city").drop("city_logins")
-    return lbs.join(ip, on="user_id", how="full", coalesce=True).join(city, on="user_id", how="full", coalesce=True)
 
 
 def client_version_number(column: str = "client_version") -> pl.Expr:
