@@ -22,6 +22,8 @@ from typing import Any
 
 import msgspec.inspect as mi
 
+import polars as pl
+
 from lendguard.events.columns import COMMON_COLUMNS, frame_schema
 from lendguard.events.schema import EVENT_CLASSES, EVENT_TYPES, SCHEMA_VERSION, Event
 from lendguard.events.validation import EventValidator, Rejection
@@ -598,7 +600,8 @@ def _parquet() -> list[str]:
     for event_type in EVENT_TYPES:
         for name, dtype in frame_schema(event_type).items():
             owners.setdefault(name, []).append(event_type)
-            dtypes.setdefault(name, str(dtype))
+            # Event files store enum fields as text (types share names such as `action`).
+            dtypes.setdefault(name, "String" if isinstance(dtype, pl.Enum) else str(dtype))
     lines = [
         "## Parquet layout",
         "",

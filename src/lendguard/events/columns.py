@@ -19,9 +19,10 @@ def _dtype(info: msgspec.inspect.Type) -> pl.DataType:
     if isinstance(info, t.UnionType):
         inner = [x for x in info.types if not isinstance(x, t.NoneType)]
         return _dtype(inner[0])
-    if isinstance(info, (t.StrType, t.LiteralType)) and not (
-        isinstance(info, t.LiteralType) and isinstance(info.values[0], int)
-    ):
+    if isinstance(info, t.LiteralType) and isinstance(info.values[0], str):
+        # A closed set of words: stored as an enum (integer codes, smaller and faster to compare).
+        return pl.Enum(sorted(info.values))
+    if isinstance(info, t.StrType):
         return pl.String()
     if isinstance(info, t.LiteralType):
         return pl.Int16()

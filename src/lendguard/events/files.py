@@ -84,8 +84,13 @@ def write_events(frames: Mapping[str, pl.DataFrame], path: str | Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     ordered = [(t, frames[t]) for t in EVENT_TYPES if t in frames and frames[t].height]
     if kind == "parquet":
+        # Enum columns become text: types share field names (`action`) with different values.
         union = pl.concat(
-            [f.with_columns(pl.lit(t).alias("type")).select("type", *frame_schema(t).names()) for t, f in ordered],
+            [
+                f.with_columns(pl.lit(t).alias("type"), *[pl.col(c).cast(pl.String) for c, d in frame_schema(t).items() if isinstance(d, pl.Enum)])
+                .select("type", *frame_schema(t).names())
+                for t, f in ordered
+            ],
             how="diagonal_relaxed",
         )
         union.write_parquet(path, compression="zstd")

@@ -153,7 +153,7 @@ class PaymentBehaviourPolicy(Strict):
 
 
 class PartnerDataPolicy(Strict):
-    categories: list[str] = Field(min_length=1)
+    categories: list[Literal["bureau", "bank_card", "insurance", "securities"]] = Field(min_length=1)
     min_sharing_level: SharingLevel
     bureau_refusal_blocks: bool
     max_bureau_queries_per_year: int = Field(ge=0)
