@@ -55,7 +55,6 @@ def test_evaluate_the_store_writes_decisions_and_report(cli_data: Path):
 def test_evaluate_an_events_file_matches_the_store(cli_data: Path, suffix: str):
     source = cli_data / "events.jsonl"
     if suffix == ".parquet":
-        from lendguard.events.files import read_raw_events
         from lendguard.store.events import EventStore
 
         source = cli_data / "events.parquet"

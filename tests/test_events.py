@@ -7,7 +7,6 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from lendguard.events.columns import events_to_frames

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from lendguard.events.files import EventFileError, read_raw_events, write_events
-from lendguard.events.ingest import DeadLetter, dead_letter_for, ingest, validate_batch
+from lendguard.events.ingest import DeadLetter, ingest, validate_batch
 from lendguard.events.schema import EVENT_CLASSES, json_schema
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy, PolicyError, load_policy

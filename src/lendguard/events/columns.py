@@ -66,8 +66,3 @@ def events_to_frames(events: list[msgspec.Struct]) -> dict[str, pl.DataFrame]:
         columns = {name: [getattr(e, name) for e in items] for name in schema.names()}
         frames[event_type] = pl.DataFrame(columns, schema=schema)
     return frames
-
-
-def frame_to_records(event_type: str, frame: pl.DataFrame) -> list[dict]:
-    """Rows of a typed frame as plain dicts with the `type` tag (for JSON output)."""
-    return [{"type": event_type, **row} for row in frame.iter_rows(named=True)]

@@ -186,12 +186,6 @@ EVENT_CLASSES: dict[str, type[Event]] = {cls.__struct_config__.tag: cls for cls 
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_CLASSES)
 
 
-def money_fields(cls: type[Event]) -> list[str]:
-    """Names of the Decimal (money) fields of an event type."""
-    hints = msgspec.structs.fields(cls)
-    return [f.name for f in hints if f.type in (Decimal, Decimal | None)]
-
-
 def json_schema() -> dict:
     """The JSON Schema of one event (a tagged union over `type`)."""
     schema = msgspec.json.schema(AnyEvent)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -163,7 +163,3 @@ def _raw_text(raw: Any) -> str:
         return msgspec.json.encode(raw).decode()
     except (TypeError, msgspec.EncodeError):
         return repr(raw)
-
-
-def iter_positions(items: Iterable[Any], start: int = 1) -> Iterator[tuple[int, Any]]:
-    return enumerate(items, start=start)

@@ -30,6 +30,10 @@ class StoreResult:
     batch_id: str
 
 
+def _new_batch_id() -> str:
+    return f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+
+
 class EventStore:
     """Append-only store of validated events under `data_dir`."""
 
@@ -51,45 +55,29 @@ class EventStore:
         raise AssertionError("unreachable")
 
     def _append_once(self, frames: dict[str, pl.DataFrame], source: str) -> StoreResult:
-        batch_id = f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        batch_id = _new_batch_id()
         incoming = [eid for frame in frames.values() for eid in frame["event_id"].to_list()]
         known = self._known_ids(incoming)
         duplicates = [eid for eid in incoming if eid in known]
         seen: set[str] = set(known)
+        fresh: dict[str, pl.DataFrame] = {}
+        for event_type, frame in frames.items():
+            # Drop ids already stored and repeats inside the batch itself (first one wins).
+            keep = []
+            for eid in frame["event_id"].to_list():
+                if eid in seen:
+                    keep.append(False)
+                    if eid not in known:
+                        duplicates.append(eid)
+                else:
+                    seen.add(eid)
+                    keep.append(True)
+            fresh[event_type] = frame.filter(pl.Series(keep, dtype=pl.Boolean))
         written: list[tuple[str, Path, int]] = []
         try:
-            for event_type, frame in frames.items():
-                # Drop ids already stored and repeats inside the batch itself (first one wins).
-                keep = []
-                for eid in frame["event_id"].to_list():
-                    if eid in seen:
-                        keep.append(False)
-                        if eid not in known:
-                            duplicates.append(eid)
-                    else:
-                        seen.add(eid)
-                        keep.append(True)
-                frame = frame.filter(pl.Series(keep, dtype=pl.Boolean))
-                if frame.height:
-                    path = self._write_part(event_type, batch_id, frame)
-                    written.append((event_type, path, frame.height))
-            if written:
-                users = self._write_users(batch_id, [f for f in frames.values() if f.height])
-                written.append((USERS, users[0], users[1]))
+            written = self._write_parts(batch_id, fresh)
             with self.engine.begin() as conn:
-                now = utcnow()
-                for event_type, path, rows in written:
-                    conn.execute(
-                        insert(batches).values(
-                            batch_id=batch_id,
-                            event_type=event_type,
-                            part_path=str(path.relative_to(self.data_dir)),
-                            rows=rows,
-                            source=source,
-                            ids_registered=True,
-                            created_at=now,
-                        )
-                    )
+                self._record_parts(conn, batch_id, written, source, ids_registered=True)
                 new_ids = [eid for eid in seen if eid not in known]
                 for start in range(0, len(new_ids), _ID_CHUNK):
                     chunk = new_ids[start : start + _ID_CHUNK]
@@ -106,52 +94,57 @@ class EventStore:
 
         The caller guarantees the ids are new; this keeps a 50-million-event load fast.
         """
-        batch_id = f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
-        written = [(t, self._write_part(t, batch_id, f), f.height) for t, f in frames.items() if f.height]
-        if written:
-            path, rows = self._write_users(batch_id, [f for f in frames.values() if f.height])
-            written.append((USERS, path, rows))
+        batch_id = _new_batch_id()
+        written = self._write_parts(batch_id, frames)
         with self.engine.begin() as conn:
-            now = utcnow()
-            for event_type, path, rows in written:
-                conn.execute(
-                    insert(batches).values(
-                        batch_id=batch_id,
-                        event_type=event_type,
-                        part_path=str(path.relative_to(self.data_dir)),
-                        rows=rows,
-                        source=source,
-                        ids_registered=False,
-                        created_at=now,
-                    )
-                )
+            self._record_parts(conn, batch_id, written, source, ids_registered=False)
         return batch_id
 
-    def _write_part(self, event_type: str, batch_id: str, frame: pl.DataFrame) -> Path:
-        folder = self.events_dir / event_type
+    def _write_parts(self, batch_id: str, frames: dict[str, pl.DataFrame]) -> list[tuple[str, Path, int]]:
+        """One part file per non-empty type, plus the batch's user-registry part."""
+        present = {t: f for t, f in frames.items() if f.height}
+        written: list[tuple[str, Path, int]] = []
+        try:
+            for event_type, frame in present.items():
+                schema = frame_schema(event_type)
+                ordered = frame.select(schema.names()).cast(dict(schema)).sort("user_id", "ts")
+                written.append((event_type, self._write_atomically(ordered, event_type, batch_id), frame.height))
+            if present:
+                # The batch's distinct user ids: a population's users without a scan of every event.
+                users = pl.concat([f.select("user_id") for f in present.values()]).unique().sort("user_id")
+                written.append((USERS, self._write_atomically(users, USERS, batch_id), users.height))
+        except BaseException:
+            for _, path, _ in written:
+                path.unlink(missing_ok=True)
+            raise
+        return written
+
+    def _write_atomically(self, frame: pl.DataFrame, folder_name: str, batch_id: str) -> Path:
+        """Write, fsync, then rename into place: a part file is either whole or absent."""
+        folder = self.events_dir / folder_name
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{batch_id}.parquet"
         temporary = folder / f".{batch_id}.parquet.tmp"
-        frame = frame.select(frame_schema(event_type).names()).cast(dict(frame_schema(event_type)))
-        frame.sort("user_id", "ts").write_parquet(temporary, compression="zstd", row_group_size=65_536, statistics=True)
+        frame.write_parquet(temporary, compression="zstd", row_group_size=65_536, statistics=True)
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, final)
         return final
 
-    def _write_users(self, batch_id: str, frames: list[pl.DataFrame]) -> tuple[Path, int]:
-        """The batch's distinct user ids, so a population's users are known without a scan
-        over every event."""
-        users = pl.concat([f.select("user_id") for f in frames]).unique().sort("user_id")
-        folder = self.events_dir / USERS
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{batch_id}.parquet"
-        temporary = folder / f".{batch_id}.parquet.tmp"
-        users.write_parquet(temporary, compression="zstd")
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
-        return final, users.height
+    def _record_parts(self, conn, batch_id: str, written: list[tuple[str, Path, int]], source: str, ids_registered: bool) -> None:
+        now = utcnow()
+        for event_type, path, rows in written:
+            conn.execute(
+                insert(batches).values(
+                    batch_id=batch_id,
+                    event_type=event_type,
+                    part_path=str(path.relative_to(self.data_dir)),
+                    rows=rows,
+                    source=source,
+                    ids_registered=ids_registered,
+                    created_at=now,
+                )
+            )
 
     def scan_users(self) -> pl.LazyFrame | None:
         """Every user any stored event names, from the per-batch registry; None when some

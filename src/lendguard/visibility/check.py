@@ -16,7 +16,6 @@ from lendguard.features.window import AsOf
 from lendguard.policy import Policy
 
 PASS, WARN, FAIL, NOT_ASSESSABLE = "pass", "warn", "fail", "not_assessable"
-STATUSES = (PASS, WARN, FAIL, NOT_ASSESSABLE)
 
 DIMENSIONS = (
     "credit",

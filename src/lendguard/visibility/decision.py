@@ -243,11 +243,3 @@ class DecisionRenderer:
             "line_factor": None if factor is None else str(factor),
             "dimensions": dimensions,
         }
-
-
-def build_decision(row: dict[str, Any], policy: Policy, as_of: AsOf) -> Decision:
-    return Decision.model_validate(DecisionRenderer(policy, as_of).decision(row))
-
-
-def passed(result: CheckResult) -> bool:
-    return result.status == PASS
