@@ -240,8 +240,35 @@ class VisibilityPolicy(Strict):
     anti_fraud: AntiFraudPolicy
 
 
+class Bilingual(Strict):
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class ReviewBounds(Strict):
+    """What a human reviewer may change; the review service refuses anything else."""
+
+    overridable_checks: list[str]
+    max_risk_steps_down: int = Field(ge=0, le=3)
+    r2_needs_verification: bool
+    max_line_change_share: float = Share
+
+
 class ReviewPolicy(Strict):
     max_user_reviews_per_year: int = Field(ge=0)
+    social_graph_cooling_off_hours: float = Field(ge=0)
+    social_graph_checks: list[str]
+    decide_within_days: int = Field(ge=1)
+    bounds: ReviewBounds
+    override_reasons: dict[str, Bilingual] = Field(min_length=1)
+
+    @field_validator("override_reasons")
+    @classmethod
+    def _reason_codes(cls, reasons: dict[str, Bilingual]) -> dict[str, Bilingual]:
+        bad = [code for code in reasons if not code.isalnum() or not code.isupper() and not code[0].isalpha()]
+        if bad:
+            raise ValueError(f"override reason codes must be short alphanumeric codes: {bad}")
+        return reasons
 
 
 class PolicyDocument(Strict):
