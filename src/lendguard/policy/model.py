@@ -259,6 +259,7 @@ class ReviewPolicy(Strict):
     social_graph_cooling_off_hours: float = Field(ge=0)
     social_graph_checks: list[str]
     decide_within_days: int = Field(ge=1)
+    override_rate_alert_ratio: float = Field(gt=1.0)
     bounds: ReviewBounds
     override_reasons: dict[str, Bilingual] = Field(min_length=1)
 
