@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from lendguard.consent.grants import consent_event
 from lendguard.events import schema as ev
 from lendguard.events.columns import empty_frame, events_to_frames
 from lendguard.events.schema import EVENT_TYPES
@@ -65,6 +66,8 @@ class UserBuilder:
     risky_wifi_reports: int = 0
     clean_reports: int = 1
     customer_group: str | None = None
+    # Scopes granted (each for all of its purposes) before the window; drop one to model a refusal.
+    consents: tuple[str, ...] = ("basic_profile", "phone_device", "deep_credit")
     extra: list[ev.Event] = field(default_factory=list)
 
     def events(self) -> list[ev.Event]:
@@ -124,6 +127,8 @@ class UserBuilder:
             out.append(ev.DeviceSecurity(event_id=eid("sec"), user_id=u, ts=local(2 + k), device_id=f"{u}-d0", **self.security))
         for k in range(self.risky_wifi_reports):
             out.append(ev.DeviceSecurity(event_id=eid("wifi"), user_id=u, ts=local(30 + k), device_id=f"{u}-d0", risky_wifi=True, **self.security))
+        for scope in self.consents:
+            out.append(consent_event(u, scope, "grant", None, self.policy, at=local(700), event_id=eid(f"consent-{scope}")))
         if self.customer_group:
             out.append(ev.Profile(event_id=eid("profile"), user_id=u, ts=local(500), customer_group=self.customer_group))
         return out + list(self.extra)

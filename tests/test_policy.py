@@ -14,7 +14,8 @@ from lendguard.policy import PolicyError, default_policy_path, load_policy
 def policy_copy(tmp_path: Path) -> Path:
     source = default_policy_path()
     shutil.copy(source, tmp_path / "policy.toml")
-    shutil.copy(source.parent / "geography.csv", tmp_path / "geography.csv")
+    for companion in ("geography.csv", *sorted(p.name for p in source.parent.glob("consent-*.md"))):
+        shutil.copy(source.parent / companion, tmp_path / companion)
     return tmp_path / "policy.toml"
 
 
@@ -72,8 +73,8 @@ def test_bad_policy_is_rejected_naming_the_key(policy_copy: Path, old, new, key,
 
 def test_missing_section_and_bad_toml(policy_copy: Path):
     text = policy_copy.read_text()
-    policy_copy.write_text(text.replace("[reviews]\nmax_user_reviews_per_year = 2\n", ""))
-    with pytest.raises(PolicyError, match="reviews: required key is missing"):
+    policy_copy.write_text(text.replace("[windows]\n", "[windows_renamed]\n"))
+    with pytest.raises(PolicyError, match="windows: required key is missing"):
         load_policy(policy_copy)
     policy_copy.write_text("this is = not [toml")
     with pytest.raises(PolicyError, match="not valid TOML"):

@@ -65,7 +65,7 @@ def validate_batch(
     items: Iterable[tuple[int, Any]], source: str, policy: Policy, now: dt.datetime | None = None
 ) -> tuple[dict[str, pl.DataFrame], list[Rejection], int]:
     """Validate raw events; returns typed frames of the accepted ones, the rejections, the count."""
-    validator = EventValidator(policy.events, now=now)
+    validator = EventValidator(policy.events, now=now, policy=policy)
     items = list(items)
     result = validator.validate_many(items, source)
     return events_to_frames(result.accepted), result.rejected, len(items)

@@ -11,12 +11,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from lendguard.events.schema import AnyEvent, Event
+from lendguard.events.schema import AnyEvent, Consent, Event
 from lendguard.policy.model import EventRules
+
+if TYPE_CHECKING:
+    from lendguard.policy import Policy
 
 _DECODER = msgspec.json.Decoder(AnyEvent)
 _FIELD_IN_MESSAGE = re.compile(r" - at `\$\.?([^`]*)`$")
@@ -60,9 +63,10 @@ class ValidationResult:
 class EventValidator:
     """Checks raw events against the schema and the policy's event rules."""
 
-    def __init__(self, rules: EventRules, now: dt.datetime | None = None):
+    def __init__(self, rules: EventRules, now: dt.datetime | None = None, policy: Policy | None = None):
         self.rules = rules
         self.now = now
+        self.policy = policy  # when given, consent events are checked against its scopes and texts
         self._quantum = Decimal(1).scaleb(-rules.amount_decimals)
 
     def _latest_allowed(self) -> dt.datetime:
@@ -86,6 +90,12 @@ class EventValidator:
             elif isinstance(value, dt.date) and not isinstance(value, dt.datetime) and name == "since":
                 if value > latest.date():
                     return name, f"date {value.isoformat()} is in the future"
+        if self.policy is not None and isinstance(event, Consent):
+            from lendguard.consent.grants import consent_problems
+
+            problems = consent_problems(event.scope, event.purposes, event.text_version, event.text_hash, self.policy)
+            if problems:
+                return problems[0]
         return None
 
     def _check_money(self, name: str, value: Decimal) -> str | None:

@@ -6,11 +6,11 @@ simply hold one user's rows): there is no separate online implementation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 import duckdb
 import polars as pl
 
+from lendguard.consent.gate import GatedData
 from lendguard.events.columns import MONEY_DTYPE, empty_frame
 from lendguard.events.schema import EVENT_TYPES
 from lendguard.features.bills import bill_features
@@ -59,7 +59,7 @@ _FALSE_FLAGS = ("face_verified", "id_front", "id_back", "bureau_shared", "bureau
 
 
 def compute_features(
-    frames: Mapping[str, pl.LazyFrame | pl.DataFrame],
+    gated: GatedData,
     as_of: AsOf,
     policy: Policy,
     risk_states: pl.DataFrame | None = None,
@@ -67,12 +67,15 @@ def compute_features(
 ) -> pl.DataFrame:
     """One row per user seen in any event, with every measured value the checks read.
 
+    Reads only what the data gate let through (`gated`), and carries the gate's
+    per-user availability flags so checks can tell "no data" from "not consented".
     `users` (every user any event names) may come from the store's registry; without it
     the users are found from the frames themselves.
     """
-    events = {t: _lazy(frames.get(t), t) for t in EVENT_TYPES}
+    events = {t: _lazy(gated.frames.get(t), t) for t in EVENT_TYPES}
+    payments = gated.aggregates.get("payment_flows")
     per_user = [
-        payment_features(events["payment"], as_of, policy),
+        payments if payments is not None else payment_features(events["payment"], as_of, policy),
         red_packet_features(events["transfer"], as_of),
         dormancy_features(events["payment"], events["transfer"], as_of, policy),
         bill_features(events["bill_payment"], as_of),
@@ -88,10 +91,9 @@ def compute_features(
     latest_reports, wifi = device_report_features(events["device_security"], as_of)
     per_user.append(wifi)
 
-    # Every user named by any event, from per-type distinct ids (cheaper than one unique
-    # over all events).
+    # Every user named by any event (the store's registry, or the gate's distinct ids).
     if users is None:
-        users = pl.concat([events[t].select("user_id").unique() for t in EVENT_TYPES]).unique()
+        users = gated.users
     joined = users
     for frame in per_user:
         joined = joined.join(frame, on="user_id", how="left")
@@ -101,6 +103,7 @@ def compute_features(
     risk = (risk_states if risk_states is not None else pl.DataFrame(schema=RISK_STATE_SCHEMA)).lazy()
     joined = joined.join(risk.select(RISK_STATE_SCHEMA.names()), on="user_id", how="left")
     joined = joined.join(geography_frame(policy), on="city", how="left")
+    joined = joined.join(gated.availability.lazy(), on="user_id", how="left")
 
     months = [month_column(i) for i in range(as_of.months)]
     features = (
@@ -112,6 +115,7 @@ def compute_features(
             pl.col("largest_holding").fill_null(pl.lit(0, dtype=MONEY_DTYPE)),
             pl.col("region_tier").fill_null("other"),
             pl.col("risk_level").fill_null("R0"),
+            *[pl.col(c).fill_null(False) for c in gated.availability.columns if c != "user_id"],
         )
         .with_columns(
             *derived_payment_features(as_of),

@@ -28,6 +28,7 @@ class Policy:
     sha256: str
     source: str
     geography: pl.DataFrame = field(repr=False)
+    consent_text_hashes: dict[str, str] = field(default_factory=dict)  # text version -> SHA-256
 
     @property
     def version(self) -> str:
@@ -67,9 +68,24 @@ def policy_from_mapping(data: dict, raw: bytes, policy_path: Path) -> Policy:
         raise PolicyError(format_validation_error(policy_path, exc)) from exc
     geography_path = policy_path.parent / document.visibility.region.geography_file
     geography, geography_raw = _load_geography(geography_path, policy_path)
-    digest = hashlib.sha256(raw + b"\0" + geography_raw).hexdigest()
+    texts = _load_consent_texts(document, policy_path)
+    fingerprint = hashlib.sha256(raw + b"\0" + geography_raw)
+    for version in sorted(texts):
+        fingerprint.update(b"\0" + version.encode() + b"\0" + texts[version].encode())
     _check_references(document, geography, policy_path)
-    return Policy(document=document, sha256=digest, source=str(policy_path), geography=geography)
+    return Policy(document=document, sha256=fingerprint.hexdigest(), source=str(policy_path), geography=geography, consent_text_hashes=texts)
+
+
+def _load_consent_texts(document: PolicyDocument, policy_path: Path) -> dict[str, str]:
+    """SHA-256 of every consent text file: a grant proves which text the user saw."""
+    hashes = {}
+    for version, name in document.consent.texts.items():
+        path = policy_path.parent / name
+        try:
+            hashes[version] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise PolicyError(f"{policy_path}: consent.texts.{version}: cannot read {path} ({exc.strerror})") from exc
+    return hashes
 
 
 def format_validation_error(source: Path | str, exc: ValidationError) -> str:

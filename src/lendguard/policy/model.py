@@ -245,6 +245,71 @@ class Bilingual(Strict):
     en: str = Field(min_length=1)
 
 
+class ConsentScope(Strict):
+    """One authorization layer and the purposes a grant of it may name."""
+
+    layer: int = Field(ge=1)
+    name: Bilingual
+    purposes: list[str] = Field(min_length=1)
+
+
+class DataCategory(Strict):
+    """A kind of user data: its event types, the scope that unlocks it, its retention."""
+
+    scope: str
+    event_types: list[str] = Field(min_length=1)
+    retention_days: int = Field(ge=1)
+    deletion_days_after_withdrawal: int = Field(ge=0)
+    aggregate_scope: str | None = None
+    shareable: bool = True
+
+
+class ConsentPolicy(Strict):
+    purposes: dict[str, Bilingual] = Field(min_length=1)
+    optional_scopes: list[str]
+    current_text: str
+    texts: dict[str, str] = Field(min_length=1)  # version -> file beside the policy
+    scopes: dict[str, ConsentScope] = Field(min_length=1)
+    categories: dict[str, DataCategory] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> ConsentPolicy:
+        from lendguard.events.schema import EVENT_TYPES
+
+        problems = []
+        for name, scope in self.scopes.items():
+            unknown = sorted(set(scope.purposes) - set(self.purposes))
+            if unknown:
+                problems.append(f"scopes.{name}.purposes: unknown purpose(s) {unknown}")
+        problems += [f"optional_scopes: unknown scope {s!r}" for s in self.optional_scopes if s not in self.scopes]
+        if self.current_text not in self.texts:
+            problems.append(f"current_text: {self.current_text!r} is not listed in consent.texts")
+        owner: dict[str, str] = {}
+        for name, category in self.categories.items():
+            if category.scope not in self.scopes:
+                problems.append(f"categories.{name}.scope: unknown scope {category.scope!r}")
+            if category.aggregate_scope is not None and category.aggregate_scope not in self.scopes:
+                problems.append(f"categories.{name}.aggregate_scope: unknown scope {category.aggregate_scope!r}")
+            for event_type in category.event_types:
+                if event_type not in EVENT_TYPES:
+                    problems.append(f"categories.{name}.event_types: unknown event type {event_type!r}")
+                elif event_type in owner:
+                    problems.append(f"categories.{name}.event_types: {event_type!r} already belongs to {owner[event_type]!r}")
+                owner[event_type] = name
+        missing = sorted(set(EVENT_TYPES) - set(owner) - {"consent"})
+        if missing:
+            problems.append(f"categories: event type(s) {missing} belong to no category (every user datum needs one)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def category_of(self, event_type: str) -> str | None:
+        for name, category in self.categories.items():
+            if event_type in category.event_types:
+                return name
+        return None
+
+
 class ReviewBounds(Strict):
     """What a human reviewer may change; the review service refuses anything else."""
 
@@ -279,6 +344,7 @@ class PolicyDocument(Strict):
     events: EventRules
     windows: Windows
     visibility: VisibilityPolicy
+    consent: ConsentPolicy
     reviews: ReviewPolicy
 
 

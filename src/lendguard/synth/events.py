@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from lendguard.events.columns import MONEY_DTYPE, frame_schema
+from lendguard.policy import Policy
 from lendguard.synth.population import BANKS
 
 DAY = 86_400
@@ -66,8 +67,8 @@ def _frame(event_type: str, prefix: str, users: np.ndarray, ts: np.ndarray, **co
     return pl.DataFrame(data).select([pl.col(c).cast(t) if c in data else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
 
 
-def generate_events(users: pl.DataFrame, as_of: dt.datetime, timezone: str, rng: np.random.Generator, id_prefix: str) -> dict[str, pl.DataFrame]:
-    clock = _Clock(as_of, timezone)
+def generate_events(users: pl.DataFrame, as_of: dt.datetime, policy: Policy, rng: np.random.Generator, id_prefix: str) -> dict[str, pl.DataFrame]:
+    clock = _Clock(as_of, policy.timezone)
     u = {c: users[c].to_numpy() for c in users.columns}
     ids = u["user_id"]
     n = len(ids)
@@ -141,25 +142,49 @@ def generate_events(users: pl.DataFrame, as_of: dt.datetime, timezone: str, rng:
     )
 
     # ---- profile and consent --------------------------------------------------------------
-    all_users = np.arange(n)
     out["profile"] = _frame(
         "profile", f"{id_prefix}f", ids, clock.uniform(200, 2000, n, rng),
         customer_group=_where(u["student"], "student"),
         real_name_since=clock.date(rng.integers(200, 3000, n)),
         birth_year=np.where(u["student"], rng.integers(2002, 2008, n), rng.integers(1960, 2002, n)),
     )
-    deep = u["bureau_shared"]
-    scopes = np.concatenate([np.full(n, "basic_profile"), np.full(n, "phone_device"), np.full(deep.sum(), "deep_credit")])
-    owner = np.concatenate([all_users, all_users, np.flatnonzero(deep)])
-    purposes = {"basic_profile": ["account"], "phone_device": ["anti_fraud"], "deep_credit": ["credit_scoring", "anti_fraud"]}
-    out["consent"] = _frame(
-        "consent", f"{id_prefix}c", ids[owner], clock.uniform(100, 400, len(owner), rng),
-        scope=scopes, action=np.full(len(owner), "grant"),
-        purposes=pl.Series([purposes[s] for s in scopes], dtype=pl.List(pl.String)),
-        text_version=np.full(len(owner), "2026-01"),
-        text_hash=np.full(len(owner), "5" * 64),
-    )
+    out["consent"] = _consents(u, ids, clock, rng, id_prefix, policy)
     return out
+
+
+# The purposes users typically grant each layer for (kept to those the policy allows).
+_TYPICAL_PURPOSES = {
+    "basic_profile": ["account", "credit_scoring"],
+    "phone_device": ["account", "anti_fraud"],
+    "deep_credit": ["credit_scoring", "anti_fraud"],
+}
+
+
+def _consents(u: dict, ids: np.ndarray, clock: _Clock, rng: np.random.Generator, id_prefix: str, policy: Policy) -> pl.DataFrame:
+    """Layers 1 and 2 for everyone, the optional deep-credit layer for bureau sharers, and a
+    few later withdrawals of it (about 1 in 50 grants) with their times."""
+    n = len(ids)
+    everyone = np.arange(n)
+    deep = np.flatnonzero(u["bureau_shared"])
+    withdrawn = deep[rng.random(len(deep)) < 0.02]
+    scopes = np.concatenate([np.full(n, "basic_profile"), np.full(n, "phone_device"), np.full(len(deep), "deep_credit"), np.full(len(withdrawn), "deep_credit")])
+    owner = np.concatenate([everyone, everyone, deep, withdrawn])
+    actions = np.concatenate([np.full(2 * n + len(deep), "grant"), np.full(len(withdrawn), "withdraw")])
+    granted_at = clock.uniform(100, 400, 2 * n + len(deep), rng)
+    withdrawn_at = clock.uniform(1, 60, len(withdrawn), rng)
+    version = policy.consent.current_text
+    purposes = {
+        scope: [p for p in typical if p in policy.consent.scopes[scope].purposes] or list(policy.consent.scopes[scope].purposes)
+        for scope, typical in _TYPICAL_PURPOSES.items()
+        if scope in policy.consent.scopes
+    }
+    return _frame(
+        "consent", f"{id_prefix}c", ids[owner], np.concatenate([granted_at, withdrawn_at]),
+        scope=scopes, action=actions,
+        purposes=pl.Series([purposes[s] for s in scopes], dtype=pl.List(pl.String)),
+        text_version=np.full(len(owner), version),
+        text_hash=np.full(len(owner), policy.consent_text_hashes[version]),
+    )
 
 
 def _logins(u: dict, ids: np.ndarray, clock: _Clock, rng: np.random.Generator, id_prefix: str) -> pl.DataFrame:

@@ -50,7 +50,7 @@ def generate_population(
         n = min(CHUNK_USERS, users - first)
         rng = np.random.default_rng([seed, chunk])
         people = generate_users(n, first, rng, policy.geography, config)
-        frames = generate_events(people, as_of, policy.timezone, rng, id_prefix=f"s{seed}-{chunk}")
+        frames = generate_events(people, as_of, policy, rng, id_prefix=f"s{seed}-{chunk}")
         store.append_bulk(frames, source=f"synth:seed={seed}:chunk={chunk}")
         for event_type, frame in frames.items():
             totals[event_type] = totals.get(event_type, 0) + frame.height

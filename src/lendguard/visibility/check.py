@@ -16,6 +16,8 @@ from lendguard.features.window import AsOf
 from lendguard.policy import Policy
 
 PASS, WARN, FAIL, NOT_ASSESSABLE = "pass", "warn", "fail", "not_assessable"
+# The advice of any check whose data the user has not consented to share.
+CONSENT_NEEDED = "consent_needed"
 
 DIMENSIONS = (
     "credit",

@@ -17,7 +17,9 @@ from pydantic import BaseModel
 
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
-from lendguard.visibility.check import DIMENSIONS, PASS, Check
+from lendguard.consent.gate import scope_to_ask
+from lendguard.visibility.check import CONSENT_NEEDED, DIMENSIONS, PASS, Check
+from lendguard.visibility.data_use import CHECK_USES
 from lendguard.visibility.dimensions import ALL_CHECKS
 
 Status = Literal["pass", "warn", "fail", "not_assessable"]
@@ -172,6 +174,8 @@ class DecisionRenderer:
         params.update(_extra_params(check, params))
         params = _Params(params)
         advice = None
+        if advice_kind == CONSENT_NEEDED:
+            return self._consent_needed(check, row, status, measured, compact)
         if advice_kind:
             advice = {
                 "kind": advice_kind,
@@ -190,6 +194,40 @@ class DecisionRenderer:
         if not compact:
             result["thresholds"] = plain_thresholds
             result["title"] = catalogue["title"]
+        return result
+
+    def _consent_needed(self, check: Check, row: dict[str, Any], status: str, measured: dict, compact: bool) -> dict[str, Any]:
+        """A check without consented data: which grant would let it be assessed (never a risk)."""
+        missing = [use for use in CHECK_USES[check.code] if not row.get(use.key)]
+        scopes = self.policy.consent.scopes
+        asks = sorted({(scope_to_ask(use, self.policy), use.purpose) for use in missing}, key=lambda a: scopes[a[0]].layer)
+        scope, purpose = asks[0]
+        purposes = self.policy.consent.purposes
+        params = _Params(
+            {
+                "scope_zh": scopes[scope].name.zh,
+                "scope_en": scopes[scope].name.en,
+                "purpose_zh": purposes[purpose].zh,
+                "purpose_en": purposes[purpose].en,
+            }
+        )
+        template = self.catalogue[CONSENT_NEEDED]
+        result = {
+            "code": check.code,
+            "name": check.name,
+            "status": status,
+            "measured": {k: _plain(v) for k, v in measured.items()},
+            "reason": _text(template["reason"], params),
+            "advice": {
+                "kind": CONSENT_NEEDED,
+                "fixable": True,
+                "params": {"scope": scope, "purpose": purpose, "grants": [list(a) for a in asks]},
+                "text": _text(template["advice"], params),
+            },
+        }
+        if not compact:
+            result["thresholds"] = self.meta[check.code][3]
+            result["title"] = self.catalogue[check.code]["title"]
         return result
 
     def decision(self, row: dict[str, Any], include_passing: bool = True) -> dict[str, Any]:

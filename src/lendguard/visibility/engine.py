@@ -6,18 +6,26 @@ import polars as pl
 
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
-from lendguard.visibility.check import DIMENSIONS, FAIL, NOT_ASSESSABLE, PASS, WARN, Check
+from lendguard.visibility.check import CONSENT_NEEDED, DIMENSIONS, FAIL, NOT_ASSESSABLE, PASS, WARN, Check
+from lendguard.visibility.data_use import CHECK_USES
 from lendguard.visibility.dimensions import ALL_CHECKS
 
 
 def check_columns(check: Check, policy: Policy, as_of: AsOf) -> list[pl.Expr]:
     advice = check.advice(policy, as_of)
     status = check.status(policy, as_of)
+    variant = advice.variant
+    uses = CHECK_USES[check.code]
+    if uses:
+        # Without the consented data the check cannot be assessed: absence is not risk.
+        consented = pl.all_horizontal([pl.col(use.key) for use in uses])
+        status = pl.when(consented).then(status).otherwise(pl.lit(NOT_ASSESSABLE))
+        variant = pl.when(consented).then(variant).otherwise(pl.lit(CONSENT_NEEDED))
     passing = status == PASS
     # Advice only where the check does not pass (warnings get advice too).
     columns = [
         status.alias(check.code),
-        pl.when(~passing).then(advice.variant).alias(check.advice_column()),
+        pl.when(~passing).then(variant).alias(check.advice_column()),
     ]
     columns += [pl.when(~passing).then(expr).alias(check.advice_column(name)) for name, expr in advice.params.items()]
     return columns

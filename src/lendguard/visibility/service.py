@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,15 @@ import msgspec
 import polars as pl
 from sqlalchemy import select
 
+from lendguard.consent.access_log import AccessLog
+from lendguard.consent.gate import GatedData, gate
 from lendguard.features.build import RISK_STATE_SCHEMA, compute_features
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
 from lendguard.store.catalog import risk_states
 from lendguard.store.decisions import DecisionCache
 from lendguard.store.events import EventStore
+from lendguard.visibility.data_use import VISIBILITY_USES
 from lendguard.visibility.decision import DecisionRenderer
 from lendguard.visibility.dimensions import ALL_CHECKS
 from lendguard.visibility.engine import decision_columns, evaluate_features
@@ -53,6 +57,7 @@ class PopulationResult:
     policy: Policy
     seconds_features: float
     seconds_checks: float
+    gated: GatedData
 
 
 def load_risk_states(store: EventStore, user_id: str | None = None) -> pl.DataFrame:
@@ -82,27 +87,32 @@ def evaluate_population(
     as_of: AsOf,
     risk: pl.DataFrame | None = None,
     users: pl.LazyFrame | None = None,
+    consent_at: dt.datetime | None = None,
 ) -> PopulationResult:
-    import time
-
+    """Decide every user in `frames`, reading only what the data gate lets through under
+    the grants in force at `consent_at` (now by default: a withdrawal applies at once)."""
     started = time.perf_counter()
-    features = compute_features(frames, as_of, policy, risk, users)
+    gated = gate(frames, VISIBILITY_USES, policy, as_of, consent_at or dt.datetime.now(dt.timezone.utc))
+    features = compute_features(gated, as_of, policy, risk, users)
     middle = time.perf_counter()
     decisions = evaluate_features(features, policy, as_of)
     done = time.perf_counter()
-    return PopulationResult(features, decisions, as_of, policy, middle - started, done - middle)
+    return PopulationResult(features, decisions, as_of, policy, middle - started, done - middle, gated)
 
 
-def evaluate_store(store: EventStore, policy: Policy, as_of: AsOf) -> PopulationResult:
-    return evaluate_population(store.scan_all(), policy, as_of, load_risk_states(store), store.scan_users())
+def evaluate_store(store: EventStore, policy: Policy, as_of: AsOf, actor: str = "system") -> PopulationResult:
+    result = evaluate_population(store.scan_all(), policy, as_of, load_risk_states(store), store.scan_users())
+    AccessLog(store.engine, store.data_dir).record(result.gated, VISIBILITY_USES, actor)
+    return result
 
 
-def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str) -> dict[str, Any] | None:
+def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str, actor: str = "system") -> dict[str, Any] | None:
     """One user's decision row, computed by the same engine from that user's events alone."""
     events = store.user_events(user_id)
     if not any(frame.height for frame in events.values()):
         return None
     result = evaluate_population(events, policy, as_of, load_risk_states(store, user_id))
+    AccessLog(store.engine, store.data_dir).record(result.gated, VISIBILITY_USES, actor, user_id=user_id)
     rows = result.decisions.filter(pl.col("user_id") == user_id).to_dicts()
     return rows[0] if rows else None
 

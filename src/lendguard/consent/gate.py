@@ -1,0 +1,120 @@
+"""The data gate: every engine's read of user data passes here and gets only what grants cover.
+
+Pure: given the stored frames, the consent events and an engine's declaration, it
+returns the rows each use may see, the de-identified aggregates the policy allows
+instead, and per user which uses were available (so a check without its data says
+"not assessable, consent needed" instead of reading absence as risk).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from lendguard.consent.aggregates import AGGREGATES
+from lendguard.consent.state import active_grants
+from lendguard.consent.uses import AGGREGATE, ROWS, DataUse, EngineUses
+from lendguard.events.columns import empty_frame
+from lendguard.events.schema import EVENT_TYPES
+from lendguard.features.window import AsOf
+from lendguard.policy import Policy
+
+
+class ConsentDeclarationError(ValueError):
+    """An engine declared a use the policy cannot serve (unknown category, purpose, or form)."""
+
+
+@dataclass(frozen=True)
+class GatedData:
+    frames: dict[str, pl.LazyFrame]  # rows an engine may read, per event type (empty if none)
+    aggregates: dict[str, pl.LazyFrame]  # per category: the aggregate per user
+    availability: pl.DataFrame  # user_id + one Boolean column per use key
+    allowed: dict[DataUse, pl.DataFrame]  # the users each use covered (for the access log)
+    consent_at: dt.datetime
+    users: pl.LazyFrame  # every user any raw frame names (ids only: who exists, not their data)
+
+
+def check_declaration(uses: EngineUses, policy: Policy) -> None:
+    consent = policy.consent
+    row_categories = [u.category for u in uses.uses if u.form == ROWS]
+    twice = sorted({c for c in row_categories if row_categories.count(c) > 1})
+    if twice:
+        raise ConsentDeclarationError(f"{uses.engine}: rows of {twice} declared for more than one purpose")
+    for use in uses.uses:
+        category = consent.categories.get(use.category)
+        if category is None:
+            raise ConsentDeclarationError(f"{uses.engine}: unknown data category {use.category!r}")
+        if use.purpose not in consent.purposes:
+            raise ConsentDeclarationError(f"{uses.engine}: unknown purpose {use.purpose!r} for {use.category!r}")
+        if use.form == AGGREGATE and (category.aggregate_scope is None or use.category not in AGGREGATES):
+            raise ConsentDeclarationError(f"{uses.engine}: the policy allows no aggregate of {use.category!r}")
+
+
+def scopes_for(use: DataUse, policy: Policy) -> list[str]:
+    """Scopes any one of which unlocks the use (the aggregate also opens under its lower scope)."""
+    category = policy.consent.categories[use.category]
+    if use.form == AGGREGATE and category.aggregate_scope is not None:
+        return [category.scope, category.aggregate_scope]
+    return [category.scope]
+
+
+def scope_to_ask(use: DataUse, policy: Policy) -> str:
+    """The scope to ask a user for when the use is unavailable: the lowest that unlocks it."""
+    scopes = policy.consent.scopes
+    return min(scopes_for(use, policy), key=lambda s: scopes[s].layer)
+
+
+def allowed_users(grants: pl.DataFrame, use: DataUse, policy: Policy) -> pl.DataFrame:
+    return (
+        grants.lazy()
+        .filter(pl.col("scope").is_in(scopes_for(use, policy)) & (pl.col("purpose") == use.purpose))
+        .select("user_id")
+        .unique()
+        .collect()
+    )
+
+
+def gate(
+    frames: Mapping[str, pl.LazyFrame | pl.DataFrame],
+    uses: EngineUses,
+    policy: Policy,
+    as_of: AsOf,
+    consent_at: dt.datetime,
+) -> GatedData:
+    """The part of `frames` that `uses` may read under the grants in force at `consent_at`."""
+    check_declaration(uses, policy)
+    raw = {t: _lazy(frames.get(t), t) for t in EVENT_TYPES}
+    grants = active_grants(raw["consent"], consent_at).collect()
+    allowed = {use: allowed_users(grants, use, policy) for use in uses.uses}
+
+    gated: dict[str, pl.LazyFrame] = {t: empty_frame(t).lazy() for t in EVENT_TYPES}
+    gated["consent"] = raw["consent"]  # the lender's own record of the grants, not user data
+    aggregates: dict[str, pl.LazyFrame] = {}
+    for use, users in allowed.items():
+        category = policy.consent.categories[use.category]
+        if use.form == ROWS:
+            for event_type in category.event_types:
+                gated[event_type] = _only(raw[event_type], users)
+        else:
+            source = {t: _only(raw[t], users) for t in category.event_types}
+            aggregates[use.category] = AGGREGATES[use.category](source, as_of, policy)
+
+    availability = grants.select(pl.col("user_id").unique())
+    for use, users in allowed.items():
+        availability = availability.join(users.with_columns(pl.lit(True).alias(use.key)), on="user_id", how="left")
+    availability = availability.with_columns(pl.col(u.key).fill_null(False) for u in uses.uses)
+    users = pl.concat([raw[t].select("user_id").unique() for t in EVENT_TYPES]).unique()
+    return GatedData(gated, aggregates, availability, allowed, consent_at, users)
+
+
+def _only(frame: pl.LazyFrame, users: pl.DataFrame) -> pl.LazyFrame:
+    return frame.join(users.lazy(), on="user_id", how="semi")
+
+
+def _lazy(frame: pl.LazyFrame | pl.DataFrame | None, event_type: str) -> pl.LazyFrame:
+    if frame is None:
+        return empty_frame(event_type).lazy()
+    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
