@@ -308,3 +308,11 @@ def policy_show(policy: PolicyPath = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+# ---- sub-commands defined in their own modules -------------------------------------------
+from lendguard.cli.consent_cmd import consent_app, export_app, retention_app  # noqa: E402
+
+app.add_typer(consent_app, name="consent")
+app.add_typer(retention_app, name="retention")
+app.add_typer(export_app, name="export")

@@ -49,6 +49,10 @@ def check_declaration(uses: EngineUses, policy: Policy) -> None:
             raise ConsentDeclarationError(f"{uses.engine}: unknown data category {use.category!r}")
         if use.purpose not in consent.purposes:
             raise ConsentDeclarationError(f"{uses.engine}: unknown purpose {use.purpose!r} for {use.category!r}")
+        if uses.external and not category.shareable:
+            raise ConsentDeclarationError(
+                f"{uses.engine}: {use.category!r} data never leave the lender's domain (policy: shareable = false)"
+            )
         if use.form == AGGREGATE and (category.aggregate_scope is None or use.category not in AGGREGATES):
             raise ConsentDeclarationError(f"{uses.engine}: the policy allows no aggregate of {use.category!r}")
 

@@ -34,6 +34,7 @@ class EngineUses:
 
     engine: str
     uses: tuple[DataUse, ...]
+    external: bool = False  # the data leave the lender's domain (a partner, another platform)
 
     def rows_purpose(self, category: str) -> str | None:
         return next((u.purpose for u in self.uses if u.category == category and u.form == ROWS), None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lendguard.events.columns import empty_frame, frame_schema
@@ -199,6 +199,44 @@ class EventStore:
 
     def is_empty(self) -> bool:
         return not self.counts()
+
+    # ---- deletion (retention) ---------------------------------------------------------
+    def delete_rows(self, event_type: str, doomed: pl.Expr) -> int:
+        """Delete the rows of one type for which `doomed` holds; returns how many.
+
+        Each affected part is rewritten without them under a new name, the catalogue
+        is switched to the new part in one transaction, and only then is the old file
+        removed: a crash leaves either the old part or the new one in force, and the
+        other file is an orphan that `recover` removes.
+        """
+        deleted = 0
+        with self.engine.connect() as conn:
+            parts = conn.execute(
+                select(batches.c.batch_id, batches.c.part_path).where(batches.c.event_type == event_type)
+            ).all()
+        for batch_id, part_path in parts:
+            old = self.data_dir / part_path
+            frame = pl.read_parquet(old)
+            if frame.height == 0:
+                continue
+            keep = frame.filter(~doomed.fill_null(False))
+            gone = frame.height - keep.height
+            if gone == 0:
+                continue
+            new = self._write_atomically(keep, event_type, f"{batch_id}.r{uuid.uuid4().hex[:8]}")
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(batches)
+                        .where((batches.c.batch_id == batch_id) & (batches.c.event_type == event_type))
+                        .values(part_path=str(new.relative_to(self.data_dir)), rows=keep.height)
+                    )
+            except BaseException:
+                new.unlink(missing_ok=True)
+                raise
+            old.unlink(missing_ok=True)
+            deleted += gone
+        return deleted
 
     # ---- housekeeping ----------------------------------------------------------------
     def recover(self) -> list[Path]:
