@@ -108,3 +108,34 @@ def test_new_events_change_the_decision(server):
     after = httpx.get(f"{base}/v1/users/u00000007/visibility").json()
     cr01_after = next(c for d in after["dimensions"] for c in d["checks"] if c["code"] == "CR01")
     assert cr01_after["measured"]["payments"] == cr01["measured"]["payments"] + 60
+
+
+def test_withdrawing_consent_over_http_applies_at_once_and_is_logged(server):
+    base, _ = server
+    user = "u00000003"
+    before = httpx.get(f"{base}/v1/users/{user}/consents").json()
+    assert any(g["scope"] == "phone_device" for g in before["active"])
+    response = httpx.post(f"{base}/v1/users/{user}/consents", json={"scope": "phone_device", "action": "withdraw"})
+    assert response.status_code == 201, response.text
+    assert not any(g["scope"] == "phone_device" for g in response.json()["active"])
+    decision = httpx.get(f"{base}/v1/users/{user}/visibility").json()
+    device = next(d for d in decision["dimensions"] if d["dimension"] == "device_security")
+    assert device["status"] == "not_assessable"
+    assert all(c["advice"]["kind"] == "consent_needed" for c in device["checks"])
+    lines = httpx.get(f"{base}/v1/access-log", params={"user_id": user}).json()
+    withdrawn_at = response.json()["history"][-1]["ts"]
+    after = [line for line in lines if line["at"] >= withdrawn_at]
+    assert after and not any(line["category"] == "device" for line in after)
+    # Granting again restores the reads.
+    assert httpx.post(f"{base}/v1/users/{user}/consents", json={"scope": "phone_device", "action": "grant"}).status_code == 201
+    again = httpx.get(f"{base}/v1/users/{user}/visibility").json()
+    assert next(d for d in again["dimensions"] if d["dimension"] == "device_security")["status"] != "not_assessable"
+
+
+def test_a_consent_the_policy_does_not_know_is_422_with_the_reason(server):
+    base, _ = server
+    response = httpx.post(f"{base}/v1/users/u00000004/consents", json={"scope": "deep_credit", "action": "grant", "purposes": ["resale"]})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "consent_rejected" and "resale" in error["message"]
+    assert httpx.get(f"{base}/v1/access-log", params={"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}).status_code == 422

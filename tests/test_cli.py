@@ -131,3 +131,29 @@ def test_bad_policy_is_refused_with_the_key(tmp_path: Path, cli_data: Path):
 def test_evaluate_empty_store_says_what_to_do(tmp_path: Path):
     done = run("evaluate", "-d", str(tmp_path / "empty"), check=False)
     assert done.returncode == 2 and "lendguard synth" in done.stderr
+
+
+def test_consent_withdrawal_retention_and_access_log_export(tmp_path: Path, cli_data: Path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(cli_data / "store", store)
+    user = "u00000007"
+    run("explain", user, "-d", str(store))
+    out = run("consent", "withdraw", user, "deep_credit", "-d", str(store), "--at", "2026-11-24T01:00:00+00:00")
+    assert "withdrew deep_credit" in out.stdout
+    shown = json.loads(run("consent", "show", user, "--json", "-d", str(store)).stdout)
+    assert not any(g["scope"] == "deep_credit" for g in shown["active"])
+    assert shown["history"][-1]["action"] == "withdraw"
+    assert run("consent", "grant", user, "deep_credit", "--purpose", "resale", "-d", str(store), check=False).returncode == 2
+
+    run("retention", "run", "-d", str(store), "--at", "2026-12-20T00:00:00+00:00")
+    wealth = pl.concat([pl.read_parquet(p) for p in (store / "events" / "wealth_holding").glob("*.parquet")])
+    assert user not in wealth["user_id"].to_list() and wealth.height > 0
+
+    export = tmp_path / "access.csv"
+    run("export", "access-log", "-d", str(store), "--from", "2026-01-01T00:00:00", "--out", str(export))
+    lines = pl.read_csv(export)
+    assert {"at", "actor", "engine", "purpose", "category", "user_id"} <= set(lines.columns)
+    assert user in lines["user_id"].to_list()
+    assert run("export", "access-log", "-d", str(store), "--from", "2027-01-02", "--to", "2027-01-01", check=False).returncode == 2

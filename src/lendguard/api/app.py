@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lendguard import __version__
+from lendguard.api.consent_routes import consent_router
+from lendguard.api.review_routes import review_router
 from lendguard.events.ingest import ingest
 from lendguard.events.schema import json_schema
 from lendguard.features.window import AsOf
@@ -161,4 +163,6 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
             return _error(404, "unknown_user", f"no events for user {user_id!r}")
         return Response(_ENCODER.encode(decision), media_type="application/json")
 
+    app.include_router(consent_router(store, policy, _error))
+    app.include_router(review_router(data_dir, policy, lambda user_id: service.decision(user_id, resolve_as_of(None))))
     return app

@@ -12,7 +12,14 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from lendguard.cli.main import DEFAULT_DATA_DIR, DataDir, PolicyPath, _fail, _policy, console
+from lendguard.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    PolicyPath,
+    _fail,
+    _policy,
+    console,
+)
 from lendguard.store.events import EventStore
 
 consent_app = typer.Typer(help="Grant, withdraw and show a user's consents (SPEC §4).", no_args_is_help=True)

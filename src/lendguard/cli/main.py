@@ -11,13 +11,23 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from lendguard.cli.common import (
+    DEFAULT_DATA_DIR,
+    AsOfOption,
+    DataDir,
+    PolicyPath,
+    _as_of,
+    _fail,
+    _policy,
+    _progress,
+    console,
+    errors,
+)
 from lendguard.events.files import EventFileError, read_raw_events, write_events
 from lendguard.events.ingest import DeadLetter, ingest, validate_batch
 from lendguard.events.schema import EVENT_CLASSES, json_schema
 from lendguard.features.window import AsOf
-from lendguard.policy import Policy, PolicyError, load_policy
 from lendguard.store.events import EventStore
 
 app = typer.Typer(
@@ -27,60 +37,6 @@ app = typer.Typer(
 )
 policy_app = typer.Typer(help="Check and show policy files.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
-
-console = Console()
-if console.width < 100 and not console.is_terminal:
-    console = Console(width=100)  # logs and pipes: wide enough for the summary tables
-errors = Console(stderr=True, soft_wrap=True)
-
-DataDir = Annotated[
-    Path,
-    typer.Option("--data-dir", "-d", help="Directory of the embedded stores (env LENDGUARD_DATA_DIR).", envvar="LENDGUARD_DATA_DIR"),
-]
-PolicyPath = Annotated[
-    Optional[Path],
-    typer.Option("--policy", "-p", help="Policy file (TOML); the shipped default when omitted (env LENDGUARD_POLICY).", envvar="LENDGUARD_POLICY"),
-]
-AsOfOption = Annotated[
-    Optional[dt.datetime],
-    typer.Option("--as-of", help="Evaluation time (ISO, local policy time if no zone). Default: the synthetic data's as-of, else now."),
-]
-DEFAULT_DATA_DIR = Path("lendguard-data")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _policy(path: Path | None) -> Policy:
-    try:
-        return load_policy(path)
-    except PolicyError as exc:
-        raise _fail(str(exc)) from exc
-
-
-def _as_of(value: dt.datetime | None, policy: Policy, data_dir: Path | None) -> AsOf:
-    from lendguard.synth.generate import synthetic_as_of
-
-    if value is None and data_dir is not None:
-        value = synthetic_as_of(data_dir)
-    if value is None:
-        value = dt.datetime.now(dt.timezone.utc)
-    return AsOf.of(value, policy)
-
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
 
 # ---- synth ---------------------------------------------------------------------------------
 @app.command()
@@ -157,7 +113,11 @@ def evaluate(
     report: Annotated[bool, typer.Option("--report/--no-report", help="Print the summary and write report.html.")] = True,
 ) -> None:
     """Decide loan-entry visibility for every user; writes decisions.parquet and decisions.jsonl."""
-    from lendguard.visibility.service import VisibilityService, evaluate_population, write_decisions
+    from lendguard.visibility.service import (
+        VisibilityService,
+        evaluate_population,
+        write_decisions,
+    )
 
     loaded = _policy(policy)
     out = out or data_dir / "decisions"
@@ -306,13 +266,16 @@ def policy_show(policy: PolicyPath = None) -> None:
     sys.stdout.write(Path(loaded.source).read_text(encoding="utf-8"))
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
 
 # ---- sub-commands defined in their own modules -------------------------------------------
 from lendguard.cli.consent_cmd import consent_app, export_app, retention_app  # noqa: E402
+from lendguard.cli.review_cmd import app as review_app  # noqa: E402
 
 app.add_typer(consent_app, name="consent")
+app.add_typer(review_app, name="review")
 app.add_typer(retention_app, name="retention")
 app.add_typer(export_app, name="export")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

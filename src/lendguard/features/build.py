@@ -64,8 +64,12 @@ def compute_features(
     policy: Policy,
     risk_states: pl.DataFrame | None = None,
     users: pl.LazyFrame | None = None,
+    overrides: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per user seen in any event, with every measured value the checks read.
+
+    `overrides` (user_id plus one column per overridable check) marks checks a human
+    review cleared.
 
     Reads only what the data gate let through (`gated`), and carries the gate's
     per-user availability flags so checks can tell "no data" from "not consented".
@@ -104,6 +108,8 @@ def compute_features(
     joined = joined.join(risk.select(RISK_STATE_SCHEMA.names()), on="user_id", how="left")
     joined = joined.join(geography_frame(policy), on="city", how="left")
     joined = joined.join(gated.availability.lazy(), on="user_id", how="left")
+    if overrides is not None:
+        joined = joined.join(overrides.lazy(), on="user_id", how="left")
 
     months = [month_column(i) for i in range(as_of.months)]
     features = (

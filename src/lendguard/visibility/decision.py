@@ -20,6 +20,7 @@ from lendguard.policy import Policy
 from lendguard.consent.gate import scope_to_ask
 from lendguard.visibility.check import CONSENT_NEEDED, DIMENSIONS, PASS, Check
 from lendguard.visibility.data_use import CHECK_USES
+from lendguard.visibility.engine import override_column
 from lendguard.visibility.dimensions import ALL_CHECKS
 
 Status = Literal["pass", "warn", "fail", "not_assessable"]
@@ -46,6 +47,7 @@ class CheckResult(BaseModel):
     thresholds: dict[str, Any] | None = None  # omitted in a population's compact output
     title: Text | None = None
     advice: AdviceOut | None = None
+    cleared_by_review: dict[str, str] | None = None  # a human review passed this check
 
 
 class DimensionResult(BaseModel):
@@ -174,6 +176,9 @@ class DecisionRenderer:
         params.update(_extra_params(check, params))
         params = _Params(params)
         advice = None
+        cleared_by = row.get(override_column(check.code))
+        if cleared_by and status == PASS:
+            return self._cleared(check, cleared_by, status, measured, compact)
         if advice_kind == CONSENT_NEEDED:
             return self._consent_needed(check, row, status, measured, compact)
         if advice_kind:
@@ -194,6 +199,25 @@ class DecisionRenderer:
         if not compact:
             result["thresholds"] = plain_thresholds
             result["title"] = catalogue["title"]
+        return result
+
+    def _cleared(self, check: Check, cleared_by: str, status: str, measured: dict, compact: bool) -> dict[str, Any]:
+        """A check a human review cleared: say which review and why, not the automated reading."""
+        review_id, _, code = cleared_by.partition(":")
+        reason = self.policy.reviews.override_reasons.get(code)
+        params = _Params({"review_id": review_id, "reason_code": code, "reason_zh": reason.zh if reason else code, "reason_en": reason.en if reason else code})
+        result = {
+            "code": check.code,
+            "name": check.name,
+            "status": status,
+            "measured": {k: _plain(v) for k, v in measured.items()},
+            "reason": _text(self.catalogue["human_review"]["cleared"], params),
+            "advice": None,
+            "cleared_by_review": {"review_id": review_id, "reason_code": code},
+        }
+        if not compact:
+            result["thresholds"] = self.meta[check.code][3]
+            result["title"] = self.catalogue[check.code]["title"]
         return result
 
     def _consent_needed(self, check: Check, row: dict[str, Any], status: str, measured: dict, compact: bool) -> dict[str, Any]:

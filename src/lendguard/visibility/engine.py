@@ -21,6 +21,10 @@ def check_columns(check: Check, policy: Policy, as_of: AsOf) -> list[pl.Expr]:
         consented = pl.all_horizontal([pl.col(use.key) for use in uses])
         status = pl.when(consented).then(status).otherwise(pl.lit(NOT_ASSESSABLE))
         variant = pl.when(consented).then(variant).otherwise(pl.lit(CONSENT_NEEDED))
+    if check.code in policy.reviews.bounds.overridable_checks:
+        # A human review cleared the check for this user, within the policy's bounds.
+        cleared = pl.col(override_column(check.code)).is_not_null()
+        status = pl.when(cleared).then(pl.lit(PASS)).otherwise(status)
     passing = status == PASS
     # Advice only where the check does not pass (warnings get advice too).
     columns = [
@@ -29,6 +33,25 @@ def check_columns(check: Check, policy: Policy, as_of: AsOf) -> list[pl.Expr]:
     ]
     columns += [pl.when(~passing).then(expr).alias(check.advice_column(name)) for name, expr in advice.params.items()]
     return columns
+
+
+def override_column(code: str) -> str:
+    """The review that cleared a check for a user (null when none did)."""
+    return f"{code}__override"
+
+
+def override_columns(overrides: pl.DataFrame | None, policy: Policy) -> pl.DataFrame:
+    """user_id plus one column per overridable check: "review_id:reason_code" where cleared."""
+    codes = list(policy.reviews.bounds.overridable_checks)
+    schema = {"user_id": pl.String, **{override_column(c): pl.String for c in codes}}
+    if overrides is None or overrides.height == 0:
+        return pl.DataFrame(schema=schema)
+    cleared = overrides.filter(pl.col("check_code").is_in(codes)).with_columns(
+        (pl.col("review_id") + ":" + pl.col("reason_code").fill_null("")).alias("cleared_by")
+    )
+    wide = cleared.pivot(on="check_code", index="user_id", values="cleared_by", aggregate_function="last")
+    wide = wide.rename({c: override_column(c) for c in codes if c in wide.columns})
+    return wide.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in schema if n not in wide.columns).select(list(schema)).cast(schema)
 
 
 def dimension_status(codes: list[str]) -> pl.Expr:

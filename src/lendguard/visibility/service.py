@@ -25,7 +25,8 @@ from lendguard.store.events import EventStore
 from lendguard.visibility.data_use import VISIBILITY_USES
 from lendguard.visibility.decision import DecisionRenderer
 from lendguard.visibility.dimensions import ALL_CHECKS
-from lendguard.visibility.engine import decision_columns, evaluate_features
+from lendguard.reviews.service import active_check_overrides
+from lendguard.visibility.engine import decision_columns, evaluate_features, override_columns
 
 # Measured values kept in the population's decision table beside the statuses.
 KEY_MEASURES = (
@@ -88,12 +89,14 @@ def evaluate_population(
     risk: pl.DataFrame | None = None,
     users: pl.LazyFrame | None = None,
     consent_at: dt.datetime | None = None,
+    overrides: pl.DataFrame | None = None,
 ) -> PopulationResult:
     """Decide every user in `frames`, reading only what the data gate lets through under
-    the grants in force at `consent_at` (now by default: a withdrawal applies at once)."""
+    the grants in force at `consent_at` (now by default: a withdrawal applies at once).
+    `overrides` (user_id, check_code, review_id, reason_code) are checks human reviews cleared."""
     started = time.perf_counter()
     gated = gate(frames, VISIBILITY_USES, policy, as_of, consent_at or dt.datetime.now(dt.timezone.utc))
-    features = compute_features(gated, as_of, policy, risk, users)
+    features = compute_features(gated, as_of, policy, risk, users, override_columns(overrides, policy))
     middle = time.perf_counter()
     decisions = evaluate_features(features, policy, as_of)
     done = time.perf_counter()
@@ -101,7 +104,8 @@ def evaluate_population(
 
 
 def evaluate_store(store: EventStore, policy: Policy, as_of: AsOf, actor: str = "system") -> PopulationResult:
-    result = evaluate_population(store.scan_all(), policy, as_of, load_risk_states(store), store.scan_users())
+    overrides = active_check_overrides(store.engine)
+    result = evaluate_population(store.scan_all(), policy, as_of, load_risk_states(store), store.scan_users(), overrides=overrides)
     AccessLog(store.engine, store.data_dir).record(result.gated, VISIBILITY_USES, actor)
     return result
 
@@ -111,7 +115,8 @@ def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str, ac
     events = store.user_events(user_id)
     if not any(frame.height for frame in events.values()):
         return None
-    result = evaluate_population(events, policy, as_of, load_risk_states(store, user_id))
+    overrides = active_check_overrides(store.engine, [user_id])
+    result = evaluate_population(events, policy, as_of, load_risk_states(store, user_id), overrides=overrides)
     AccessLog(store.engine, store.data_dir).record(result.gated, VISIBILITY_USES, actor, user_id=user_id)
     rows = result.decisions.filter(pl.col("user_id") == user_id).to_dicts()
     return rows[0] if rows else None
