@@ -105,7 +105,10 @@ def prepare_store(args: argparse.Namespace, policy: Policy) -> tuple[EventStore,
 
     if not store.is_empty():
         print(f"clearing existing store {data_dir}")
-        store.clear()
+        from lendguard.synth.generate import reset_data_dir
+
+        reset_data_dir(data_dir)
+        store = EventStore(data_dir)
     at = dt.datetime.fromisoformat(args.as_of)
     print(f"generating {args.users:,} users into {data_dir} (as-of {at.isoformat()}, seed {args.seed}, chunks of {CHUNK_USERS:,})")
     started = time.perf_counter()

@@ -216,3 +216,23 @@ def test_population_reads_are_logged_per_use_with_their_users(tmp_path):
     assert set(export["category"]) == {"profile", "device", "identity", "payment_flows"}
     assert set(export.filter(pl.col("category") == "payment_flows")["form"]) == {"aggregate"}
     assert set(EVENT_TYPES) >= {t for c in POLICY.consent.categories.values() for t in c.event_types}
+
+
+def test_consents_decisions_and_deletions_are_evidence_and_tampering_is_found(tmp_path):
+    from lendguard.evidence import EvidenceLog, load_sources
+
+    store = _store_with(tmp_path, UserBuilder(user_id="u-ev"))
+    service = VisibilityService(store, POLICY)
+    document = service.decision("u-ev", as_of())
+    assert service.decision("u-ev", as_of())["record_id"] == document["record_id"]  # served twice, one record
+    change_consent(store, POLICY, "u-ev", "deep_credit", "withdraw", at=AS_OF + dt.timedelta(hours=1))
+    run_retention(store, POLICY, now=AS_OF + dt.timedelta(days=30))
+    with EvidenceLog.open(tmp_path) as log:
+        kinds = {kind for rows in log.leaf_rows() for _, kind, _, _ in rows}
+        assert {"consent", "decision", "deletion"} <= kinds
+        assert log.audit(load_sources(tmp_path)).ok
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE decision_records SET document = replace(document, '\"visible\":true', '\"visible\":false')")
+        report = log.audit(load_sources(tmp_path))
+    assert not report.ok
+    assert any(f.record_id == document["record_id"] for f in report.findings)

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lendguard import __version__
 from lendguard.api.consent_routes import consent_router
+from lendguard.api.evidence_routes import evidence_router
 from lendguard.api.review_routes import review_router
 from lendguard.events.ingest import ingest
 from lendguard.events.schema import json_schema
@@ -164,5 +165,6 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
         return Response(_ENCODER.encode(decision), media_type="application/json")
 
     app.include_router(consent_router(store, policy, _error))
+    app.include_router(evidence_router(data_dir))
     app.include_router(review_router(data_dir, policy, lambda user_id: service.decision(user_id, resolve_as_of(None))))
     return app

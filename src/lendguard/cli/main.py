@@ -56,9 +56,11 @@ def synth(
     moment = (as_of or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     if moment.tzinfo is None:
         moment = AsOf.of(moment, loaded).at
-    store = EventStore(data_dir)
     if replace:
-        store.clear()
+        from lendguard.synth.generate import reset_data_dir
+
+        reset_data_dir(data_dir)
+    store = EventStore(data_dir)
     with _progress() as progress:
         task = progress.add_task("generating synthetic users", total=users)
         summary = generate_population(store, loaded, users, moment, seed=seed, progress=lambda n: progress.advance(task, n))
@@ -269,10 +271,12 @@ def policy_show(policy: PolicyPath = None) -> None:
 
 # ---- sub-commands defined in their own modules -------------------------------------------
 from lendguard.cli.consent_cmd import consent_app, export_app, retention_app  # noqa: E402
+from lendguard.cli.evidence_cmd import app as evidence_app  # noqa: E402
 from lendguard.cli.review_cmd import app as review_app  # noqa: E402
 
 app.add_typer(consent_app, name="consent")
 app.add_typer(review_app, name="review")
+app.add_typer(evidence_app, name="evidence")
 app.add_typer(retention_app, name="retention")
 app.add_typer(export_app, name="export")
 

@@ -109,6 +109,11 @@ def run_retention(store: EventStore, policy: Policy, now: dt.datetime | None = N
     if report.records:
         with store.engine.begin() as conn:
             conn.execute(insert(deletions), report.records)
+        from lendguard.consent.evidence import DELETION_KIND, deletion_record
+        from lendguard.evidence import EvidenceLog
+
+        with EvidenceLog.open(store.data_dir) as log:
+            log.append_many((DELETION_KIND, r["deletion_id"], deletion_record(r)) for r in report.records)
         # Cached decisions hold values measured from the deleted rows.
         DecisionCache(store.engine, policy.timezone).invalidate(touched_users)
     return report

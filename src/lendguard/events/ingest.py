@@ -93,4 +93,17 @@ def ingest(
         # Cached decisions of these users no longer reflect their events.
         users = {u for frame in frames.values() for u in frame["user_id"].unique().to_list()}
         DecisionCache(store.engine, policy.timezone).invalidate(users)
+        consents = frames.get("consent")
+        if consents is not None and consents.height:
+            _log_consents(store, consents["event_id"].to_list())
     return report
+
+
+def _log_consents(store: EventStore, event_ids: list[str]) -> None:
+    """Every stored grant and withdrawal becomes an evidence leaf (after the store commits;
+    `lendguard evidence sync` appends any a crash left out)."""
+    from lendguard.consent.evidence import log_consents
+    from lendguard.evidence import EvidenceLog
+
+    with EvidenceLog.open(store.data_dir) as log:
+        log_consents(store, log, event_ids)

@@ -52,6 +52,7 @@ def generate_population(
         people = generate_users(n, first, rng, policy.geography, config)
         frames = generate_events(people, as_of, policy, rng, id_prefix=f"s{seed}-{chunk}")
         store.append_bulk(frames, source=f"synth:seed={seed}:chunk={chunk}")
+        _log_consents(store, frames["consent"])
         for event_type, frame in frames.items():
             totals[event_type] = totals.get(event_type, 0) + frame.height
         if keep_traits is not None:
@@ -63,6 +64,28 @@ def generate_population(
     summary = SynthSummary(users, sum(totals.values()), totals, as_of.isoformat(), seed)
     (store.data_dir / MANIFEST).write_text(json.dumps({**asdict(summary), "config": asdict(config)}, indent=2, default=str))
     return summary
+
+
+def _log_consents(store: EventStore, consents: pl.DataFrame) -> None:
+    """The synthetic grants and withdrawals are evidence like any other (the ids are new)."""
+    from lendguard.consent.evidence import CONSENT_KIND, consent_record
+    from lendguard.evidence import EvidenceLog
+
+    with EvidenceLog.open(store.data_dir) as log:
+        for chunk in consents.iter_slices(50_000):
+            log.append_many((CONSENT_KIND, row["event_id"], consent_record(row)) for row in chunk.iter_rows(named=True))
+
+
+def reset_data_dir(data_dir: Path) -> None:
+    """Forget everything a data directory holds (`synth --replace`): events, catalogue,
+    evidence log, access log, dead letters. Other files in the directory are left alone."""
+    import shutil
+
+    data_dir = Path(data_dir)
+    for name in ("events", "evidence", "access_log", "dead_letter"):
+        shutil.rmtree(data_dir / name, ignore_errors=True)
+    for path in [*data_dir.glob("catalog.sqlite*"), data_dir / MANIFEST]:
+        path.unlink(missing_ok=True)
 
 
 def synthetic_as_of(data_dir: Path) -> dt.datetime | None:

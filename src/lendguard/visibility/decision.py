@@ -71,6 +71,7 @@ class Decision(BaseModel):
     region_tier: str | None = None
     line_factor: Decimal | None = None
     dimensions: list[DimensionResult]
+    record_id: str | None = None  # the stored, evidence-logged record of this decision, when served
 
 
 @cache

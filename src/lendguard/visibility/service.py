@@ -24,6 +24,7 @@ from lendguard.store.decisions import DecisionCache
 from lendguard.store.events import EventStore
 from lendguard.visibility.data_use import VISIBILITY_USES
 from lendguard.visibility.decision import DecisionRenderer
+from lendguard.visibility.records import DecisionRecords
 from lendguard.visibility.dimensions import ALL_CHECKS
 from lendguard.reviews.service import active_check_overrides
 from lendguard.visibility.engine import decision_columns, evaluate_features, override_columns
@@ -129,6 +130,7 @@ class VisibilityService:
         self.store = store
         self.policy = policy
         self.cache = DecisionCache(store.engine, policy.timezone)
+        self.records = DecisionRecords(store.engine, store.data_dir)
         self._schemas: dict[tuple, pl.Schema] = {}
 
     def row_schema(self, as_of: AsOf) -> pl.Schema:
@@ -146,9 +148,16 @@ class VisibilityService:
         return row
 
     def decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
-        """The full decision document of one user (None if the user has no events)."""
+        """The full decision document of one user (None if the user has no events).
+
+        Served decisions are user-facing records: each distinct one is stored and logged
+        as evidence, and the document names its `record_id`.
+        """
         row = self.decision_row(user_id, as_of)
-        return None if row is None else DecisionRenderer(self.policy, as_of).decision(row)
+        if row is None:
+            return None
+        document = DecisionRenderer(self.policy, as_of).decision(row)
+        return {**document, "record_id": self.records.keep(document)}
 
     def evaluate_all(self, as_of: AsOf) -> PopulationResult:
         """Decide the whole population and refresh the cache with its rows."""

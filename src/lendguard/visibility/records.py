@@ -1,0 +1,87 @@
+"""The user-facing decision record: every decision served is stored once and logged as evidence.
+
+The record id is derived from the document's canonical JSON, so serving the same decision
+again (from the cache, or recomputed unchanged) adds nothing, and any changed decision
+is a new record with its own leaf.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from lendguard.evidence import EvidenceLog, canonical_json
+
+DECISION_KIND = "decision"
+metadata = MetaData()
+
+decision_records = Table(
+    "decision_records",
+    metadata,
+    Column("record_id", String, primary_key=True),
+    Column("user_id", String, nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("document", Text, nullable=False),  # canonical JSON, exactly what was hashed
+)
+
+
+def record_id_of(document: Mapping[str, Any]) -> str:
+    return "decision-" + hashlib.sha256(canonical_json(document)).hexdigest()[:32]
+
+
+class DecisionRecords:
+    """Stores served decisions and appends each new one to the evidence log."""
+
+    def __init__(self, engine: Engine, data_dir: Path):
+        self.engine = engine
+        self.data_dir = Path(data_dir)
+        metadata.create_all(engine, tables=[decision_records])
+
+    def keep(self, document: Mapping[str, Any]) -> str:
+        """The record id of `document`, storing and logging it the first time it is served."""
+        record_id = record_id_of(document)
+        with self.engine.connect() as conn:
+            if conn.execute(select(decision_records.c.record_id).where(decision_records.c.record_id == record_id)).first():
+                return record_id
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(decision_records).values(
+                        record_id=record_id,
+                        user_id=document["user_id"],
+                        created_at=dt.datetime.now(dt.timezone.utc),
+                        document=canonical_json(document).decode(),
+                    )
+                )
+        except IntegrityError:
+            return record_id  # a concurrent request stored it first; it logs it
+        with EvidenceLog.open(self.data_dir) as log:
+            log.append(DECISION_KIND, record_id, document)
+        return record_id
+
+    def for_user(self, user_id: str) -> list[dict[str, Any]]:
+        query = select(decision_records).where(decision_records.c.user_id == user_id).order_by(decision_records.c.created_at)
+        with self.engine.connect() as conn:
+            return [{"record_id": r.record_id, "created_at": r.created_at, "document": json.loads(r.document)} for r in conn.execute(query)]
+
+
+def decision_records_by_id(data_dir: str | Path) -> Callable[[Sequence[str]], Mapping[str, Mapping[str, Any]]]:
+    from lendguard.store.catalog import catalog_engine
+
+    engine = catalog_engine(Path(data_dir))
+    metadata.create_all(engine, tables=[decision_records])
+
+    def records(ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(decision_records).where(decision_records.c.record_id.in_(list(ids)))).all()
+        return {r.record_id: json.loads(r.document) for r in rows}
+
+    return records
