@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from lendguard.api.app import create_app
 from lendguard.api.evidence_routes import evidence_router
 from lendguard.cli.evidence_cmd import app as evidence_app
-from lendguard.evidence import EvidenceLog, canonical_json, verify_consistency_proof
+from lendguard.evidence import EvidenceLog, UnknownRecordError, canonical_json, verify_consistency_proof
 from lendguard.evidence.model import ConsistencyProof, to_builtins
 from lendguard.evidence import sources
 from lendguard.evidence.sources import register_source, unregister_source
@@ -44,7 +44,7 @@ def data_dir(tmp_path_factory) -> Path:
     return data
 
 
-@pytest.mark.parametrize("command", ["head", "prove", "verify", "audit", "consistency"])
+@pytest.mark.parametrize("command", ["head", "prove", "verify", "audit", "consistency", "sync"])
 def test_every_command_has_help(command):
     """Each command documents itself."""
     assert "Usage" in CliRunner().invoke(evidence_app, [command, "--help"]).output
@@ -200,3 +200,30 @@ def test_a_kind_registers_one_source(consent_source):
     with pytest.raises(ValueError, match="already registered"):
         register_source("consent", lambda _d: dict)
     assert sources.registered_kinds() == ["consent"]
+
+
+def test_sync_runs_the_registered_syncers(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "_syncers", {})
+    monkeypatch.setattr(sources, "SYNC_ENTRY_POINT_GROUP", "lendguard.evidence_syncers.test-only")
+    data = tmp_path / "data"
+    runner = CliRunner()
+    assert "nothing to do" in runner.invoke(evidence_app, ["sync", "-d", str(data)]).output
+
+    def sync_notes(data_dir, log):
+        logged = {rid for rid in ("n1", "n2") if _logged(log, rid)}
+        return len(log.append_many(("note", rid, {"note": rid}) for rid in ("n1", "n2") if rid not in logged))
+
+    sources.register_syncer("note", sync_notes)
+    result = runner.invoke(evidence_app, ["sync", "-d", str(data)])
+    assert result.exit_code == 0 and "note: appended 2 leaf(s)" in result.output
+    result = runner.invoke(evidence_app, ["sync", "--kind", "note", "-d", str(data)])
+    assert "note: appended 0 leaf(s)" in result.output and "log now holds 2 leaves" in result.output
+    assert runner.invoke(evidence_app, ["sync", "--kind", "other", "-d", str(data)]).exit_code == 2
+
+
+def _logged(log, record_id):
+    try:
+        log.locate(record_id, "note")
+        return True
+    except UnknownRecordError:
+        return False

@@ -1,4 +1,4 @@
-"""`lendguard evidence ...`: prove a record is in the evidence log, verify a proof offline, audit the log."""
+"""`lendguard evidence ...`: prove a record is in the evidence log, verify a proof offline, audit and sync the log."""
 
 from __future__ import annotations
 
@@ -183,6 +183,29 @@ def audit(
             if len(report.findings) > limit:
                 console.print(f"... and {len(report.findings) - limit:,} more (use --json for all)")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def sync(
+    kind: Annotated[Optional[str], typer.Option("--kind", "-k", help="Only this kind.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Append the stored records that are not leaves yet (what a crash between storing and logging left out)."""
+    from lendguard.evidence.sources import load_syncers
+
+    syncers = load_syncers()
+    if kind is not None:
+        if kind not in syncers:
+            raise _fail(f"no syncer registered for kind {kind!r}; registered: {', '.join(sorted(syncers)) or 'none'}")
+        syncers = {kind: syncers[kind]}
+    if not syncers:
+        console.print("no syncer registered: nothing to do")
+        return
+    with _open(data_dir) as log:
+        for name in sorted(syncers):
+            appended = syncers[name](data_dir, log)
+            console.print(f"{name}: appended {appended:,} leaf(s)", highlight=False)
+        console.print(f"log now holds {log.size:,} leaves", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

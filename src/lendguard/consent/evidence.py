@@ -101,3 +101,8 @@ def deletion_records_by_id(data_dir: str | Path) -> Callable[[Sequence[str]], Ma
         return {r.deletion_id: deletion_record(dict(r._mapping)) for r in rows}
 
     return records
+
+
+def sync_consents(data_dir: str | Path, log: EvidenceLog) -> int:
+    """`lendguard evidence sync`: append stored consents a crash left without a leaf."""
+    return log_consents(EventStore(data_dir), log)

@@ -85,3 +85,17 @@ def decision_records_by_id(data_dir: str | Path) -> Callable[[Sequence[str]], Ma
         return {r.record_id: json.loads(r.document) for r in rows}
 
     return records
+
+
+def sync_decisions(data_dir: str | Path, log: EvidenceLog) -> int:
+    """`lendguard evidence sync`: append stored decision records a crash left without a leaf."""
+    from lendguard.consent.evidence import logged_ids
+    from lendguard.store.catalog import catalog_engine
+
+    engine = catalog_engine(Path(data_dir))
+    metadata.create_all(engine, tables=[decision_records])
+    logged = set(logged_ids(log, DECISION_KIND))
+    with engine.connect() as conn:
+        rows = [r for r in conn.execute(select(decision_records.c.record_id, decision_records.c.document)) if r.record_id not in logged]
+    log.append_many((DECISION_KIND, r.record_id, json.loads(r.document)) for r in rows)
+    return len(rows)
