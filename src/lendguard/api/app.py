@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lendguard import __version__
 from lendguard.api.consent_routes import consent_router
+from lendguard.api.errors import error_response as _error
 from lendguard.api.evidence_routes import evidence_router
 from lendguard.api.review_routes import review_router
 from lendguard.events.ingest import ingest
@@ -60,10 +61,6 @@ class IngestResponse(BaseModel):
 
 class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
     events: list[msgspec.Raw]
-
-
-def _error(status: int, code: str, message: str, details: list[dict] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, "details": details or []}})
 
 
 def create_app(data_dir: str | Path | None = None, policy: Policy | None = None) -> FastAPI:

@@ -13,6 +13,7 @@ from lendguard.consent.access_log import AccessLog
 from lendguard.consent.grants import ConsentError
 from lendguard.consent.service import change_consent, user_consents
 from lendguard.policy import Policy
+from lendguard.store.catalog import as_utc
 from lendguard.store.events import EventStore
 
 
@@ -85,15 +86,9 @@ def consent_router(store: EventStore, policy: Policy, error) -> APIRouter:
         user_id: str | None = Query(None, description="Only this user's entries."),
         limit: int = Query(10_000, ge=1, le=1_000_000),
     ):
-        if start and end and _aware(start) >= _aware(end):
+        if start and end and as_utc(start) >= as_utc(end):
             return error(422, "invalid_period", "`from` must be before `to`")
-        frame = AccessLog(store.engine, store.data_dir).export(_aware(start), _aware(end), user_id).head(limit)
+        frame = AccessLog(store.engine, store.data_dir).export(as_utc(start), as_utc(end), user_id).head(limit)
         return [{**row, "at": row["at"].isoformat()} for row in frame.iter_rows(named=True)]
 
     return router
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
+from lendguard.api.errors import error_response as _error
 from lendguard.evidence import (
     AmbiguousRecordError,
     EvidenceLog,
@@ -28,10 +28,6 @@ _ERROR_SCHEMA = {
     },
 }
 _ERROR = {"content": {"application/json": {"schema": _ERROR_SCHEMA}}}
-
-
-def _error(status: int, code: str, message: str, details: list[dict] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, "details": details or []}})
 
 
 def evidence_router(data_dir: Path) -> APIRouter:

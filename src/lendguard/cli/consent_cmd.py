@@ -20,6 +20,7 @@ from lendguard.cli.common import (
     _policy,
     console,
 )
+from lendguard.store.catalog import as_utc
 from lendguard.store.events import EventStore
 
 consent_app = typer.Typer(help="Grant, withdraw and show a user's consents (SPEC §4).", no_args_is_help=True)
@@ -30,19 +31,13 @@ Purposes = Annotated[Optional[list[str]], typer.Option("--purpose", help="A purp
 When = Annotated[Optional[dt.datetime], typer.Option("--at", help="Time of the action (ISO; default now). For back-dated imports and tests.")]
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def _change(action: str, user_id: str, scope: str, purposes, at, data_dir: Path, policy: Path | None) -> None:
     from lendguard.consent.grants import ConsentError
     from lendguard.consent.service import change_consent
 
     loaded = _policy(policy)
     try:
-        change = change_consent(EventStore(data_dir), loaded, user_id, scope, action, purposes, at=_aware(at))
+        change = change_consent(EventStore(data_dir), loaded, user_id, scope, action, purposes, at=as_utc(at))
     except (ConsentError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     event = change.event
@@ -95,7 +90,7 @@ def retention_status(data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = 
     from lendguard.consent.retention import schedule
 
     loaded = _policy(policy)
-    now = _aware(at) or dt.datetime.now(dt.timezone.utc)
+    now = as_utc(at) or dt.datetime.now(dt.timezone.utc)
     plan = schedule(EventStore(data_dir).scan("consent"), loaded, now)
     table = Table(title=f"retention at {now.isoformat()}")
     for column in ("category", "rows kept from", "withdrawals due", "withdrawals scheduled", "next deletion"):
@@ -114,7 +109,7 @@ def retention_run(data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = Non
     from lendguard.consent.retention import run_retention
 
     loaded = _policy(policy)
-    report = run_retention(EventStore(data_dir), loaded, _aware(at))
+    report = run_retention(EventStore(data_dir), loaded, as_utc(at))
     if not report.records:
         console.print("nothing is due for deletion")
         return
@@ -138,10 +133,10 @@ def export_access_log(
     """Every read of user data through the gate in [from, to): time, actor, engine, purpose, category, user."""
     from lendguard.consent.access_log import AccessLog
 
-    if start and end and _aware(start) >= _aware(end):
+    if start and end and as_utc(start) >= as_utc(end):
         raise _fail(f"--from {start.isoformat()} is not before --to {end.isoformat()}")
     store = EventStore(data_dir)
-    frame = AccessLog(store.engine, data_dir).export(_aware(start), _aware(end), user)
+    frame = AccessLog(store.engine, data_dir).export(as_utc(start), as_utc(end), user)
     if out is None:
         for row in frame.iter_rows(named=True):
             sys.stdout.write(json.dumps({**row, "at": row["at"].isoformat()}, ensure_ascii=False) + "\n")

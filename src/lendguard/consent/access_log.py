@@ -13,11 +13,21 @@ import uuid
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+)
 from sqlalchemy.engine import Engine
 
 from lendguard.consent.gate import GatedData
 from lendguard.consent.uses import EngineUses
+from lendguard.store.catalog import as_utc
 
 metadata = MetaData()
 
@@ -111,7 +121,7 @@ class AccessLog:
         single = []
         for entry in self.entries(start, end):
             head = {k: entry[k] for k in ("read_id", "actor", "engine", "purpose", "category", "form")}
-            at = _utc(entry["at"])
+            at = as_utc(entry["at"])
             if entry["users_file"] is None:
                 if user_id is None or entry["user_id"] == user_id:
                     single.append({"at": at, **head, "user_id": entry["user_id"]})
@@ -125,7 +135,3 @@ class AccessLog:
         if not parts:
             return pl.DataFrame(schema=EXPORT_SCHEMA)
         return pl.concat([p.cast(EXPORT_SCHEMA) for p in parts]).sort("at", "read_id", "category", "user_id")
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

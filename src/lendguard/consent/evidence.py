@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from lendguard.evidence import EvidenceLog
 from lendguard.evidence.tables import leaves
+from lendguard.store.catalog import as_utc
 from lendguard.store.events import EventStore
 
 CONSENT_KIND = "consent"
@@ -42,12 +43,7 @@ def consent_record(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def deletion_record(row: Mapping[str, Any]) -> dict[str, Any]:
     """The logged form of a deletion record (times as ISO 8601 UTC, whatever the database returns)."""
-    return {k: (_utc(v).isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes for what was stored as UTC.
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return {k: (as_utc(v).isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
 
 
 def log_consents(store: EventStore, log: EvidenceLog, event_ids: Iterable[str] | None = None, progress: Callable[[int], None] | None = None) -> int:

@@ -37,6 +37,7 @@ from lendguard.reviews.domain import (
 )
 from lendguard.reviews.evidence_source import EVIDENCE_KIND
 from lendguard.reviews.report import MIN_DECIDED, build_report
+from lendguard.store.catalog import utcnow
 
 OVERRIDE_COLUMNS = {"user_id": pl.String, "check_code": pl.String, "review_id": pl.String, "reviewer": pl.String, "reason_code": pl.String}
 
@@ -47,10 +48,6 @@ class EvidenceSink(Protocol):
     def append(self, kind: str, record_id: str, record: Mapping[str, Any]) -> Receipt: ...
 
     def locate(self, record_id: str, kind: str | None = None) -> tuple[str, int, bytes]: ...
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:

@@ -76,3 +76,11 @@ def catalog_engine(data_dir: Path) -> Engine:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A time in UTC; a naive one is taken as UTC already (SQLite returns stored UTC times
+    naive, and CLI/API inputs without a zone are documented as UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)

@@ -19,15 +19,19 @@ from lendguard.consent.gate import GatedData, gate
 from lendguard.features.build import RISK_STATE_SCHEMA, compute_features
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
-from lendguard.store.catalog import risk_states
+from lendguard.reviews.service import active_check_overrides
+from lendguard.store.catalog import as_utc, risk_states
 from lendguard.store.decisions import DecisionCache
 from lendguard.store.events import EventStore
 from lendguard.visibility.data_use import VISIBILITY_USES
 from lendguard.visibility.decision import DecisionRenderer
-from lendguard.visibility.records import DecisionRecords
 from lendguard.visibility.dimensions import ALL_CHECKS
-from lendguard.reviews.service import active_check_overrides
-from lendguard.visibility.engine import decision_columns, evaluate_features, override_columns
+from lendguard.visibility.engine import (
+    decision_columns,
+    evaluate_features,
+    override_columns,
+)
+from lendguard.visibility.records import DecisionRecords
 
 # Measured values kept in the population's decision table beside the statuses.
 KEY_MEASURES = (
@@ -70,17 +74,11 @@ def load_risk_states(store: EventStore, user_id: str | None = None) -> pl.DataFr
     with store.engine.connect() as conn:
         rows = conn.execute(query).all()
     frame = pl.DataFrame(
-        [(r[0], r[1], _utc(r[2]), _utc(r[3])) for r in rows],
+        [(r[0], r[1], as_utc(r[2]), as_utc(r[3])) for r in rows],
         schema=RISK_STATE_SCHEMA,
         orient="row",
     )
     return frame
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def evaluate_population(
