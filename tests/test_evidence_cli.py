@@ -15,11 +15,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from lendguard.api.app import create_app
-from lendguard.api.evidence_routes import evidence_router
 from lendguard.cli.evidence_cmd import app as evidence_app
-from lendguard.evidence import EvidenceLog, UnknownRecordError, canonical_json, verify_consistency_proof
+from lendguard.evidence import (
+    EvidenceLog,
+    UnknownRecordError,
+    canonical_json,
+    sources,
+    verify_consistency_proof,
+)
 from lendguard.evidence.model import ConsistencyProof, to_builtins
-from lendguard.evidence import sources
 from lendguard.evidence.sources import register_source, unregister_source
 
 RECORDS = {f"c{i}": {"consent_id": f"c{i}", "user_id": f"u{i}", "purpose": "credit_assessment", "amount": f"{i}00.00", "granted": True} for i in range(12)}
@@ -154,7 +158,6 @@ def test_audit_through_registered_sources(data_dir, consent_source):
 @pytest.fixture(scope="module")
 def client(data_dir):
     app = create_app(data_dir)
-    app.include_router(evidence_router(data_dir))
     return TestClient(app)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from lendguard.api.evidence_routes import evidence_router
 from lendguard.api.review_routes import review_router
 from lendguard.events.ingest import ingest
 from lendguard.events.schema import json_schema
+from lendguard.evidence.shared import SharedLog
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy, load_policy
 from lendguard.store.events import EventStore
@@ -67,10 +70,17 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
     data_dir = Path(data_dir or os.environ.get("LENDGUARD_DATA_DIR", "lendguard-data"))
     policy = policy or load_policy(os.environ.get("LENDGUARD_POLICY") or None)
     store = EventStore(data_dir)
-    service = VisibilityService(store, policy)
+    evidence = SharedLog(data_dir)  # one open evidence log for every route of this process
+    service = VisibilityService(store, policy, evidence)
     fixed_as_of = synthetic_as_of(data_dir)
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        evidence.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="lendguard",
         version=__version__,
         description="Entry visibility for an embedded loan entry: ingest events, read decisions with reasons and advice.",
@@ -162,6 +172,6 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
         return Response(_ENCODER.encode(decision), media_type="application/json")
 
     app.include_router(consent_router(store, policy, _error))
-    app.include_router(evidence_router(data_dir))
+    app.include_router(evidence_router(evidence))
     app.include_router(review_router(data_dir, policy, lambda user_id: service.decision(user_id, resolve_as_of(None))))
     return app

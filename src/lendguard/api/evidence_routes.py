@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -11,11 +9,11 @@ from fastapi import APIRouter, Query, Request
 from lendguard.api.errors import error_response as _error
 from lendguard.evidence import (
     AmbiguousRecordError,
-    EvidenceLog,
     LogIntegrityError,
     UnknownRecordError,
 )
 from lendguard.evidence.model import to_builtins
+from lendguard.evidence.shared import SharedLog
 from lendguard.evidence.verify import parse_record, verify_inclusion_bundle
 
 _ERROR_SCHEMA = {
@@ -30,17 +28,10 @@ _ERROR_SCHEMA = {
 _ERROR = {"content": {"application/json": {"schema": _ERROR_SCHEMA}}}
 
 
-def evidence_router(data_dir: Path) -> APIRouter:
-    """The evidence routes over the log of one data directory (opened on first use)."""
+def evidence_router(shared: SharedLog) -> APIRouter:
+    """The evidence routes over the process's log of one data directory (opened on first use)."""
     router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
-    opened: list[EvidenceLog] = []
-    guard = threading.Lock()
-
-    def log() -> EvidenceLog:
-        with guard:
-            if not opened:
-                opened.append(EvidenceLog.open(Path(data_dir)))
-            return opened[0]
+    log = shared.get
 
     @router.get("/head", summary="The current signed tree head")
     def head() -> dict[str, Any]:

@@ -9,7 +9,7 @@ instead, and per user which uses were available (so a check without its data say
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -71,14 +71,13 @@ def scope_to_ask(use: DataUse, policy: Policy) -> str:
     return min(scopes_for(use, policy), key=lambda s: scopes[s].layer)
 
 
-def allowed_users(grants: pl.DataFrame, use: DataUse, policy: Policy) -> pl.DataFrame:
-    return (
-        grants.lazy()
-        .filter(pl.col("scope").is_in(scopes_for(use, policy)) & (pl.col("purpose") == use.purpose))
-        .select("user_id")
-        .unique()
-        .collect()
-    )
+def use_availability(grants: pl.DataFrame, uses: EngineUses, policy: Policy) -> pl.DataFrame:
+    """user_id plus one Boolean per use: do the user's grants cover it (one pass over the grants)."""
+    covered = [
+        (pl.col("scope").is_in(scopes_for(use, policy)) & (pl.col("purpose") == use.purpose)).any().alias(use.key)
+        for use in uses.uses
+    ]
+    return grants.lazy().group_by("user_id").agg(covered).collect()
 
 
 def gate(
@@ -87,35 +86,61 @@ def gate(
     policy: Policy,
     as_of: AsOf,
     consent_at: dt.datetime,
+    population: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> GatedData:
-    """The part of `frames` that `uses` may read under the grants in force at `consent_at`."""
+    """The part of `frames` that `uses` may read under the grants in force at `consent_at`.
+
+    `population` (every user any of `frames` names, e.g. the store's registry) lets the
+    gate filter by whichever set is smaller: the covered users, or the others.
+    """
     check_declaration(uses, policy)
     raw = {t: _lazy(frames.get(t), t) for t in EVENT_TYPES}
     grants = active_grants(raw["consent"], consent_at).collect()
-    allowed = {use: allowed_users(grants, use, policy) for use in uses.uses}
+    availability = use_availability(grants, uses, policy)
+    allowed = {use: availability.filter(pl.col(use.key)).select("user_id") for use in uses.uses}
+    if population is None:
+        users = pl.concat([raw[t].select("user_id").unique() for t in EVENT_TYPES]).unique()
+        everyone = None
+    else:
+        # Every user of the population with their flags (False where no grant at all).
+        everyone = (
+            population.lazy().select("user_id").join(availability.lazy(), on="user_id", how="left")
+            .with_columns(pl.col(u.key).fill_null(False) for u in uses.uses)
+            .collect()
+        )
+        users = everyone.lazy().select("user_id")
 
     gated: dict[str, pl.LazyFrame] = {t: empty_frame(t).lazy() for t in EVENT_TYPES}
     gated["consent"] = raw["consent"]  # the lender's own record of the grants, not user data
     aggregates: dict[str, pl.LazyFrame] = {}
-    for use, users in allowed.items():
+    for use, covered in allowed.items():
         category = policy.consent.categories[use.category]
         if use.form == ROWS:
+            keep = _keep(use, covered, everyone)
             for event_type in category.event_types:
-                gated[event_type] = _only(raw[event_type], users)
+                gated[event_type] = keep(raw[event_type])
         else:
-            source = {t: _only(raw[t], users) for t in category.event_types}
+            keep = _keep(use, covered, everyone)
+            source = {t: keep(raw[t]) for t in category.event_types}
             aggregates[use.category] = AGGREGATES[use.category](source, as_of, policy)
-
-    availability = grants.select(pl.col("user_id").unique())
-    for use, users in allowed.items():
-        availability = availability.join(users.with_columns(pl.lit(True).alias(use.key)), on="user_id", how="left")
-    availability = availability.with_columns(pl.col(u.key).fill_null(False) for u in uses.uses)
-    users = pl.concat([raw[t].select("user_id").unique() for t in EVENT_TYPES]).unique()
     return GatedData(gated, aggregates, availability, allowed, consent_at, users)
 
 
-def _only(frame: pl.LazyFrame, users: pl.DataFrame) -> pl.LazyFrame:
-    return frame.join(users.lazy(), on="user_id", how="semi")
+def _keep(use: DataUse, covered: pl.DataFrame, everyone: pl.DataFrame | None) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    """A row filter to the covered users' rows, by a set membership test on the smaller set.
+
+    Most users grant most scopes, so excluding the few others (or, when every user of
+    the population is covered, filtering nothing) costs far less than probing a set of
+    nearly everyone for each of tens of millions of rows.
+    """
+    ids = covered["user_id"]
+    if everyone is not None:
+        others = everyone.filter(~pl.col(use.key))["user_id"]
+        if others.len() == 0:
+            return lambda frame: frame
+        if others.len() < ids.len():
+            return lambda frame: frame.filter(~pl.col("user_id").is_in(others.implode()))
+    return lambda frame: frame.filter(pl.col("user_id").is_in(ids.implode()))
 
 
 def _lazy(frame: pl.LazyFrame | pl.DataFrame | None, event_type: str) -> pl.LazyFrame:

@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from lendguard.consent.gate import scope_to_ask
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
-from lendguard.consent.gate import scope_to_ask
 from lendguard.visibility.check import CONSENT_NEEDED, DIMENSIONS, PASS, Check
 from lendguard.visibility.data_use import CHECK_USES
-from lendguard.visibility.engine import override_column
 from lendguard.visibility.dimensions import ALL_CHECKS
+from lendguard.visibility.engine import override_column
 
 Status = Literal["pass", "warn", "fail", "not_assessable"]
 

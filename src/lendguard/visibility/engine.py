@@ -6,7 +6,15 @@ import polars as pl
 
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
-from lendguard.visibility.check import CONSENT_NEEDED, DIMENSIONS, FAIL, NOT_ASSESSABLE, PASS, WARN, Check
+from lendguard.visibility.check import (
+    CONSENT_NEEDED,
+    DIMENSIONS,
+    FAIL,
+    NOT_ASSESSABLE,
+    PASS,
+    WARN,
+    Check,
+)
 from lendguard.visibility.data_use import CHECK_USES
 from lendguard.visibility.dimensions import ALL_CHECKS
 

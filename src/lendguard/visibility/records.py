@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from lendguard.evidence import EvidenceLog, canonical_json
+from lendguard.evidence.shared import SharedLog
 
 DECISION_KIND = "decision"
 metadata = MetaData()
@@ -38,12 +39,20 @@ def record_id_of(document: Mapping[str, Any]) -> str:
 
 
 class DecisionRecords:
-    """Stores served decisions and appends each new one to the evidence log."""
+    """Stores served decisions and appends each new one to the evidence log.
 
-    def __init__(self, engine: Engine, data_dir: Path):
+    `log` is the process's shared evidence log (a server passes its own); without one,
+    a log for `data_dir` is opened on the first new decision and kept until `close`.
+    """
+
+    def __init__(self, engine: Engine, data_dir: Path, log: SharedLog | None = None):
         self.engine = engine
         self.data_dir = Path(data_dir)
+        self.log = log or SharedLog(self.data_dir)
         metadata.create_all(engine, tables=[decision_records])
+
+    def close(self) -> None:
+        self.log.close()
 
     def keep(self, document: Mapping[str, Any]) -> str:
         """The record id of `document`, storing and logging it the first time it is served."""
@@ -63,8 +72,7 @@ class DecisionRecords:
                 )
         except IntegrityError:
             return record_id  # a concurrent request stored it first; it logs it
-        with EvidenceLog.open(self.data_dir) as log:
-            log.append(DECISION_KIND, record_id, document)
+        self.log.get().append(DECISION_KIND, record_id, document)
         return record_id
 
     def for_user(self, user_id: str) -> list[dict[str, Any]]:

@@ -13,7 +13,12 @@ policy object, none is written here), so it serves two purposes:
 Semantics that matter for agreement (mirroring the engine):
 * a user exists when any event of any type names them (even outside every window);
 * a check blocks its dimension when it fails or is not assessable; a warning passes;
-* conditions that evaluate to NULL do not trigger (SQL CASE/COALESCE as Polars `when`).
+* conditions that evaluate to NULL do not trigger (SQL CASE/COALESCE as Polars `when`);
+* consent: a check whose data uses (the engine's declaration, `visibility.data_use`,
+  read here as data) are not all covered by grants in force at `consent_at` blocks
+  (not assessable). The grants are computed here from the consent events and the
+  policy's scopes, independently of the data gate. Human-review overrides are not
+  applied (the benchmark's population has none).
 
 Ties in event time within one user are ordered arbitrarily by both implementations
 (the engine's sort is not stable); where that matters it is noted.
@@ -34,6 +39,7 @@ from lendguard.events.schema import EVENT_TYPES
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
 from lendguard.visibility.check import DIMENSIONS
+from lendguard.visibility.data_use import CHECK_USES
 
 DIMENSION_NAMES = DIMENSIONS  # the eight dimensions, in the engine's order
 
@@ -151,11 +157,54 @@ def parquet_sources(con: duckdb.DuckDBPyConnection, part_files: Mapping[str, lis
 
 
 # ---- the query -------------------------------------------------------------------------
-def reference_query(policy: Policy, as_of: AsOf, sources: Mapping[str, str], risk_table: str = "risk_states", checks: bool = False) -> str:
+def _consent_sql(policy: Policy, consent_at: dt.datetime, source: str) -> tuple[str, dict[str, str]]:
+    """The grants-in-force CTEs and, per check code, a condition TRUE when all its data are consented.
+
+    A use is covered by a grant for its purpose under the category's scope, or, for the
+    aggregate form, also under the category's aggregate scope.
+    """
+    uses = sorted({use for check_uses in CHECK_USES.values() for use in check_uses}, key=lambda u: u.key)
+    columns = []
+    for use in uses:
+        category = policy.consent.categories[use.category]
+        scopes = [category.scope] + ([category.aggregate_scope] if use.form == "aggregate" and category.aggregate_scope else [])
+        columns.append(f"coalesce(bool_or({_in('scope', scopes)} AND purpose = {_str(use.purpose)}), FALSE) AS {use.key}")
+    # The latest action per (user, scope, purpose) wins; at equal times a withdrawal does.
+    ctes = f"""grants AS (
+  SELECT user_id, scope, purpose
+  FROM (
+    SELECT user_id, scope::VARCHAR AS scope, unnest(purposes) AS purpose, action::VARCHAR AS action, ts
+    FROM {source} WHERE ts <= {_ts(consent_at)}
+  )
+  GROUP BY user_id, scope, purpose
+  HAVING arg_max(action, epoch_us(ts) * 2 + (action = 'withdraw')::BIGINT) = 'grant'
+),
+avail AS (
+  SELECT user_id,
+    {(','+chr(10)+'    ').join(columns)}
+  FROM grants
+  GROUP BY user_id
+),"""
+    consented = {
+        code: (" AND ".join(f"coalesce(avail.{u.key}, FALSE)" for u in check_uses) if check_uses else "TRUE")
+        for code, check_uses in CHECK_USES.items()
+    }
+    return ctes, consented
+
+
+def reference_query(
+    policy: Policy,
+    as_of: AsOf,
+    sources: Mapping[str, str],
+    risk_table: str = "risk_states",
+    checks: bool = False,
+    consent_at: dt.datetime | None = None,
+) -> str:
     """One SELECT: user_id, dim_<name> (TRUE = passes) for the eight dimensions, visible.
 
     With `checks`, also one boolean per check code (TRUE = blocks: fails or not assessable).
     `risk_table` names a relation (user_id, risk_level, risk_since, risk_recovers_at).
+    Grants are read as in force at `consent_at` (now by default, like the engine).
     """
     v = policy.visibility
     credit, region, kyc, pb = v.credit, v.region, v.kyc, v.payment_behaviour
@@ -292,7 +341,11 @@ def reference_query(policy: Policy, as_of: AsOf, sources: Mapping[str, str], ris
         "gray_release": ["GR01", "GR02"],
         "anti_fraud": ["AF01"],
     }
-    check_columns = ",\n    ".join(f"coalesce({expr}, FALSE) AS {code}" for code, expr in check_sql.items())
+    consent_ctes, consented = _consent_sql(policy, consent_at or dt.datetime.now(dt.timezone.utc), sources["consent"])
+    consent_columns = ",\n    ".join(f"{expr} AS consented_{code}" for code, expr in consented.items())
+    check_columns = ",\n    ".join(
+        f"(coalesce({expr}, FALSE) OR NOT consented_{code}) AS {code}" for code, expr in check_sql.items()
+    )
     dim_columns = ",\n  ".join(
         f"NOT ({' OR '.join(codes)}) AS dim_{name}" for name, codes in by_dimension.items()
     )
@@ -303,6 +356,7 @@ def reference_query(policy: Policy, as_of: AsOf, sources: Mapping[str, str], ris
 
     return f"""
 WITH
+{consent_ctes}
 pay AS (
   SELECT user_id,
     count(*) FILTER (WHERE w) AS payments,
@@ -504,7 +558,8 @@ base AS (
     coalesce(social.high_risk_contacts, 0) AS high_risk_contacts,
     profile.customer_group,
     coalesce(risk.risk_level, 'R0') AS risk_level,
-    risk.risk_recovers_at
+    risk.risk_recovers_at,
+    {consent_columns}
   FROM users AS u
   LEFT JOIN pay ON pay.user_id = u.user_id
   LEFT JOIN tr ON tr.user_id = u.user_id
@@ -523,6 +578,7 @@ base AS (
   LEFT JOIN social ON social.user_id = u.user_id
   LEFT JOIN profile ON profile.user_id = u.user_id
   LEFT JOIN {risk_table} AS risk ON risk.user_id = u.user_id
+  LEFT JOIN avail ON avail.user_id = u.user_id
 ),
 derived AS (
   SELECT *,
@@ -590,6 +646,7 @@ def evaluate_reference(
     risk: pl.DataFrame | None = None,
     checks: bool = False,
     con: duckdb.DuckDBPyConnection | None = None,
+    consent_at: dt.datetime | None = None,
 ) -> pl.DataFrame:
     """Run the reference query over the given part files; one row per user."""
     own = con is None
@@ -597,7 +654,7 @@ def evaluate_reference(
     try:
         con.register("risk_states", risk_relation(risk).to_arrow())
         sources = parquet_sources(con, part_files)
-        query = reference_query(policy, as_of, sources, "risk_states", checks=checks)
+        query = reference_query(policy, as_of, sources, "risk_states", checks=checks, consent_at=consent_at)
         return pl.from_arrow(con.sql(query).to_arrow_table())
     finally:
         if own:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from lendguard.consent.access_log import AccessLog
 from lendguard.consent.gate import GatedData, gate
+from lendguard.evidence.shared import SharedLog
 from lendguard.features.build import RISK_STATE_SCHEMA, compute_features
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
@@ -94,8 +95,8 @@ def evaluate_population(
     the grants in force at `consent_at` (now by default: a withdrawal applies at once).
     `overrides` (user_id, check_code, review_id, reason_code) are checks human reviews cleared."""
     started = time.perf_counter()
-    gated = gate(frames, VISIBILITY_USES, policy, as_of, consent_at or dt.datetime.now(dt.timezone.utc))
-    features = compute_features(gated, as_of, policy, risk, users, override_columns(overrides, policy))
+    gated = gate(frames, VISIBILITY_USES, policy, as_of, consent_at or dt.datetime.now(dt.timezone.utc), users)
+    features = compute_features(gated, as_of, policy, risk, gated.users, override_columns(overrides, policy))
     middle = time.perf_counter()
     decisions = evaluate_features(features, policy, as_of)
     done = time.perf_counter()
@@ -124,11 +125,11 @@ def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str, ac
 class VisibilityService:
     """Serves decisions: from the cache when it holds today's row, else computed and cached."""
 
-    def __init__(self, store: EventStore, policy: Policy):
+    def __init__(self, store: EventStore, policy: Policy, evidence: SharedLog | None = None):
         self.store = store
         self.policy = policy
         self.cache = DecisionCache(store.engine, policy.timezone)
-        self.records = DecisionRecords(store.engine, store.data_dir)
+        self.records = DecisionRecords(store.engine, store.data_dir, evidence)
         self._schemas: dict[tuple, pl.Schema] = {}
 
     def row_schema(self, as_of: AsOf) -> pl.Schema:
@@ -156,6 +157,10 @@ class VisibilityService:
             return None
         document = DecisionRenderer(self.policy, as_of).decision(row)
         return {**document, "record_id": self.records.keep(document)}
+
+    def close(self) -> None:
+        """Release the evidence log the records opened (a server calls this on shutdown)."""
+        self.records.close()
 
     def evaluate_all(self, as_of: AsOf) -> PopulationResult:
         """Decide the whole population and refresh the cache with its rows."""
