@@ -13,6 +13,7 @@
 5. with --audit, audits the whole log against records regenerated from their ids.
 
 Records are SYNTHETIC (a function of their leaf number), so the log can be rebuilt and audited.
+The data gate's overhead on the 1M-user visibility evaluation is `benchmarks/gate.py`.
 """
 
 from __future__ import annotations

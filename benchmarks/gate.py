@@ -30,7 +30,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from visibility import DEFAULT_AS_OF, DEFAULT_USERS, prepare_store, warm_file_cache  # noqa: E402
+from visibility import add_store_arguments, prepare_store, warm_file_cache  # noqa: E402
 
 from lendguard.consent.gate import GatedData  # noqa: E402
 from lendguard.features.build import compute_features  # noqa: E402
@@ -84,12 +84,7 @@ def agreement(gated: pl.DataFrame, ungated: pl.DataFrame, availability: pl.DataF
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=DEFAULT_USERS, help="synthetic users (default 1,000,000)")
-    parser.add_argument("--data-dir", help="event store directory (default /tmp/lendguard-bench-<users>)")
-    parser.add_argument("--reuse", action="store_true", help="reuse the store in the data dir instead of regenerating")
-    parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
-    parser.add_argument("--as-of", default=DEFAULT_AS_OF, help=f"evaluation time (default {DEFAULT_AS_OF})")
-    parser.add_argument("--policy", help="policy file (default: the shipped default policy)")
+    add_store_arguments(parser)
     parser.add_argument("--rounds", type=int, default=2, help="timed runs of each variant, alternating (default 2)")
     args = parser.parse_args(argv)
 

@@ -382,14 +382,19 @@ def measure_api(data_dir: Path, policy: Policy, as_of: AsOf, sample: int = 1000,
 
 
 # ---- main -----------------------------------------------------------------------------------
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the synthetic store and evaluation (shared with benchmarks/gate.py)."""
     parser.add_argument("--users", type=int, default=DEFAULT_USERS, help="synthetic users to generate (default 1,000,000)")
     parser.add_argument("--data-dir", help="event store directory (default /tmp/lendguard-bench-<users>)")
     parser.add_argument("--reuse", action="store_true", help="reuse an existing store in the data dir instead of regenerating")
     parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     parser.add_argument("--as-of", default=DEFAULT_AS_OF, help=f"evaluation time, ISO 8601 (default {DEFAULT_AS_OF})")
     parser.add_argument("--policy", help="policy file (default: the shipped default policy)")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_store_arguments(parser)
     parser.add_argument("--skip-limit", action="store_true", help="do not run the DuckDB reference query")
     parser.add_argument("--show", type=int, default=10, help="disagreeing users to list (default 10)")
     parser.add_argument("--api", action="store_true", help="also measure the API's single-user latency (p50/p99 over HTTP)")
