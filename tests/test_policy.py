@@ -59,6 +59,7 @@ def test_edited_threshold_is_used(policy_copy: Path):
         ('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"', "policy.timezone", "unknown time zone"),
         ('unlicensed_provinces = ["Qinghai",', 'unlicensed_provinces = ["Atlantis",', "visibility.region.unlicensed_provinces.0", "unknown province"),
         ("lookback_days = 90", "lookback_days = 100", "windows", "whole number of months"),
+        ("[consent.scopes.deep_credit]", "[consent.scopes.deep_credit_v2]", "scopes.deep_credit_v2", "a new layer needs a schema version"),
     ],
 )
 def test_bad_policy_is_rejected_naming_the_key(policy_copy: Path, old, new, key, words):

@@ -171,7 +171,7 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
             return _error(404, "unknown_user", f"no events for user {user_id!r}")
         return Response(_ENCODER.encode(decision), media_type="application/json")
 
-    app.include_router(consent_router(store, policy, _error))
+    app.include_router(consent_router(store, policy))
     app.include_router(evidence_router(evidence))
     app.include_router(review_router(data_dir, policy, lambda user_id: service.decision(user_id, resolve_as_of(None))))
     return app

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from lendguard.api.errors import error_response
 from lendguard.consent.access_log import AccessLog
 from lendguard.consent.grants import ConsentError
 from lendguard.consent.service import change_consent, user_consents
@@ -58,7 +59,8 @@ class AccessLogLine(BaseModel):
     user_id: str | None
 
 
-def consent_router(store: EventStore, policy: Policy, error) -> APIRouter:
+def consent_router(store: EventStore, policy: Policy) -> APIRouter:
+    """The user's consents (read, grant, withdraw) and the regulator's access-log export."""
     router = APIRouter(tags=["consent"])
 
     @router.get("/v1/users/{user_id}/consents", response_model=UserConsents, summary="The user's grants in force and their history")
@@ -76,7 +78,7 @@ def consent_router(store: EventStore, policy: Policy, error) -> APIRouter:
         try:
             change_consent(store, policy, user_id, body.scope, body.action, body.purposes)
         except (ConsentError, ValueError) as exc:
-            return error(422, "consent_rejected", str(exc))
+            return error_response(422, "consent_rejected", str(exc))
         return JSONResponse(UserConsents.model_validate(user_consents(store, user_id)).model_dump(mode="json"), status_code=201)
 
     @router.get("/v1/access-log", response_model=list[AccessLogLine], summary="Reads of user data through the gate, for the regulator")
@@ -87,7 +89,7 @@ def consent_router(store: EventStore, policy: Policy, error) -> APIRouter:
         limit: int = Query(10_000, ge=1, le=1_000_000),
     ):
         if start and end and as_utc(start) >= as_utc(end):
-            return error(422, "invalid_period", "`from` must be before `to`")
+            return error_response(422, "invalid_period", "`from` must be before `to`")
         frame = AccessLog(store.engine, store.data_dir).export(as_utc(start), as_utc(end), user_id).head(limit)
         return [{**row, "at": row["at"].isoformat()} for row in frame.iter_rows(named=True)]
 

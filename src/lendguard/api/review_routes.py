@@ -245,10 +245,8 @@ def review_router(data_dir: Path, policy: Policy, decision_of: Callable[[str], d
         return {"reviews": [review_document(r, policy, now) for r in found]}
 
     @router.get("/report", response_model=ReportOut, summary="Overrides per reviewer against the team, and overdue reviews")
-    def report(min_decided: int | None = Query(None, ge=1, description="Decided reviews a reviewer needs before being flagged.")) -> Any:
-        from lendguard.reviews.report import MIN_DECIDED
-
-        return service.report(min_decided=min_decided or MIN_DECIDED)
+    def report(min_decided: int | None = Query(None, ge=1, description="Decided reviews a reviewer needs before being flagged (default: the policy's).")) -> Any:
+        return service.report(min_decided=min_decided)
 
     @router.get("/{review_id}", response_model=ReviewDetailOut, responses=errors, summary="One review with its action log")
     def get_review(review_id: str) -> Any:

@@ -303,10 +303,10 @@ def report(
     policy: PolicyPath = None,
 ) -> None:
     """Overrides per reviewer against the team (outliers flagged) and overdue reviews."""
-    from lendguard.reviews.report import MIN_DECIDED, render_report
+    from lendguard.reviews.report import render_report
 
     service = _service(data_dir, policy)
-    document = service.report(min_decided=min_decided or MIN_DECIDED)
+    document = service.report(min_decided=min_decided)
     if as_json:
         _print_json(document)
     else:

@@ -147,10 +147,16 @@ class SocialContact(Event, tag="social_contact"):
     high_risk: bool = False
 
 
-class Consent(Event, tag="consent"):
-    """A grant or withdrawal of one authorization layer for declared purposes."""
+ConsentScopeName = Literal["basic_profile", "phone_device", "deep_credit"]
 
-    scope: Literal["basic_profile", "phone_device", "deep_credit"]
+
+class Consent(Event, tag="consent"):
+    """A grant or withdrawal of one authorization layer for declared purposes.
+
+    The scope names are part of the stored schema (an Enum column); the policy may
+    describe them, but a new layer needs a new schema version."""
+
+    scope: ConsentScopeName
     action: Literal["grant", "withdraw"]
     purposes: Annotated[list[Id], msgspec.Meta(min_length=1)]
     text_version: Text

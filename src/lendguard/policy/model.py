@@ -274,9 +274,17 @@ class ConsentPolicy(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> ConsentPolicy:
-        from lendguard.events.schema import EVENT_TYPES
+        from typing import get_args
+
+        from lendguard.events.schema import EVENT_TYPES, ConsentScopeName
 
         problems = []
+        storable = get_args(ConsentScopeName)
+        problems += [
+            f"scopes.{name}: the consent event schema has no scope {name!r} (it stores {list(storable)}; a new layer needs a schema version)"
+            for name in self.scopes
+            if name not in storable
+        ]
         for name, scope in self.scopes.items():
             unknown = sorted(set(scope.purposes) - set(self.purposes))
             if unknown:
@@ -325,6 +333,7 @@ class ReviewPolicy(Strict):
     social_graph_checks: list[str]
     decide_within_days: int = Field(ge=1)
     override_rate_alert_ratio: float = Field(gt=1.0)
+    override_alert_min_decided: int = Field(ge=1)
     bounds: ReviewBounds
     override_reasons: dict[str, Bilingual] = Field(min_length=1)
 

@@ -2,7 +2,7 @@
 
 A reviewer is flagged when their override rate exceeds the team's by
 `policy.reviews.override_rate_alert_ratio` and they decided at least `min_decided`
-reviews (default `MIN_DECIDED`). Below that sample one decision moves a rate by ten
+reviews (default `policy.reviews.override_alert_min_decided`). Below that sample one decision moves a rate by ten
 points or more, so a flag would say more about chance than about the reviewer.
 """
 
@@ -19,8 +19,6 @@ from rich.table import Table
 from lendguard.policy import Policy
 from lendguard.reviews.domain import STATUSES, Review
 from lendguard.reviews.rules import decided_late, due_at, is_overdue
-
-MIN_DECIDED = 10
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -44,10 +42,11 @@ def _tally(decided: list[Review]) -> dict[str, Any]:
     }
 
 
-def build_report(reviews: Iterable[Review], now: dt.datetime, policy: Policy, min_decided: int = MIN_DECIDED) -> dict[str, Any]:
+def build_report(reviews: Iterable[Review], now: dt.datetime, policy: Policy, min_decided: int | None = None) -> dict[str, Any]:
     """The report as a JSON-able dict (what `lendguard review report --json` prints)."""
     reviews = list(reviews)
     ratio = policy.reviews.override_rate_alert_ratio
+    min_decided = min_decided or policy.reviews.override_alert_min_decided
     decided = [r for r in reviews if r.status == "decided"]
     team = _tally(decided)
     team_rate = team["override_rate"]

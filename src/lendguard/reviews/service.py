@@ -36,7 +36,7 @@ from lendguard.reviews.domain import (
     ReviewError,
 )
 from lendguard.reviews.evidence_source import EVIDENCE_KIND
-from lendguard.reviews.report import MIN_DECIDED, build_report
+from lendguard.reviews.report import build_report
 from lendguard.store.catalog import utcnow
 
 OVERRIDE_COLUMNS = {"user_id": pl.String, "check_code": pl.String, "review_id": pl.String, "reviewer": pl.String, "reason_code": pl.String}
@@ -97,7 +97,7 @@ class ReviewService:
         with self.engine.connect() as conn:
             return db.find_reviews(conn, status=status, user_id=user_id, kind=kind, reviewer=reviewer)
 
-    def report(self, now: dt.datetime | None = None, min_decided: int = MIN_DECIDED) -> dict[str, Any]:
+    def report(self, now: dt.datetime | None = None, min_decided: int | None = None) -> dict[str, Any]:
         """The overrides report (per reviewer against the team) and the overdue reviews."""
         return build_report(self.find(), _now(now), self.policy, min_decided)
 
