@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from lendguard.consent.gate import GatedData
-from lendguard.consent.uses import EngineUses
+from lendguard.consent.uses import DataUse, EngineUses
 from lendguard.store.catalog import as_utc
 
 metadata = MetaData()
@@ -105,6 +106,19 @@ class AccessLog:
             with self.engine.begin() as conn:
                 conn.execute(insert(access_log), rows)
         return read_id
+
+    def record_reads(self, engine_name: str, reads: Mapping[DataUse, Collection[str]], actor: str, at: dt.datetime | None = None) -> str | None:
+        """Log a streaming engine's reads since its last report: the users each use read."""
+        reads = {use: users for use, users in reads.items() if users}
+        if not reads:
+            return None
+        users = sorted(set().union(*reads.values()))
+        frame = pl.DataFrame({"user_id": users}).with_columns(
+            pl.col("user_id").is_in(pl.Series(list(members)).implode()).alias(use.key) for use, members in reads.items()
+        )
+        allowed = {use: pl.DataFrame({"user_id": sorted(members)}) for use, members in reads.items()}
+        gated = GatedData({}, {}, frame, allowed, at or dt.datetime.now(dt.timezone.utc), frame.lazy().select("user_id"))
+        return self.record(gated, EngineUses(engine_name, tuple(reads)), actor, at=at)
 
     def entries(self, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[dict]:
         query = select(access_log).order_by(access_log.c.at, access_log.c.access_id)

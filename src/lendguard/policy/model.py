@@ -8,8 +8,9 @@ trust any `Policy` it is handed.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -346,6 +347,182 @@ class ReviewPolicy(Strict):
         return reasons
 
 
+
+# ---- anti-fraud (SPEC §3) -------------------------------------------------------------------
+_DURATION = re.compile(r"^(\d+)([dhms])$")
+_UNIT_SECONDS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
+
+
+def duration_seconds(text: str) -> int:
+    """'30d' / '2h' / '90m' / '45s' -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like '30d', '2h', '90m' or '45s'")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class FraudRuleBase(Strict):
+    """Fields every streaming rule has: what it reads, how it is keyed, the level it raises."""
+
+    id: str = Field(pattern=r"^[A-Z]{2}\d{2,3}$")
+    name: Bilingual
+    event_type: str
+    where: dict[str, str | bool] = {}  # field = value filters on the event
+    key: str = "user_id"  # the field whose value the rule's state is kept per
+    level: RiskLevel
+    enabled: bool = True
+
+    def fields(self) -> list[tuple[str, str]]:
+        """(role, field name) of every event field the rule reads, for validation."""
+        return [("key", self.key), *[(f"where.{k}", k) for k in self.where]]
+
+
+class WindowedRule(FraudRuleBase):
+    window: str
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        duration_seconds(value)
+        return value
+
+    @property
+    def window_seconds(self) -> int:
+        return duration_seconds(self.window)
+
+
+class CountRule(WindowedRule):
+    """More than `threshold` events per key within the window."""
+
+    kind: Literal["count"]
+    threshold: int = Field(ge=0)
+
+
+class DistinctCountRule(WindowedRule):
+    """More than `threshold` distinct values of `field` per key within the window.
+
+    `signal_to = "members"` signals every user counted (all accounts on one device);
+    "user" signals the user of the event that crossed the threshold."""
+
+    kind: Literal["distinct_count"]
+    field: str
+    threshold: int = Field(ge=0)
+    signal_to: Literal["user", "members"] = "user"
+
+    def fields(self) -> list[tuple[str, str]]:
+        return [*super().fields(), ("field", self.field)]
+
+
+class ShareRule(WindowedRule):
+    """The top `top` values of `field` hold more than `threshold` of the key's total
+    (`value` summed, or events counted when `value` is empty), once `min_events` are seen."""
+
+    kind: Literal["share"]
+    field: str
+    value: str = ""
+    top: int = Field(ge=1)
+    threshold: float = Share
+    min_events: int = Field(ge=1)
+
+    def fields(self) -> list[tuple[str, str]]:
+        return [*super().fields(), ("field", self.field)] + ([("value", self.value)] if self.value else [])
+
+
+class SequenceRule(WindowedRule):
+    """Two consecutive events of a key whose `field` values differ, less than the window apart."""
+
+    kind: Literal["sequence"]
+    field: str
+
+    def fields(self) -> list[tuple[str, str]]:
+        return [*super().fields(), ("field", self.field)]
+
+
+class EntropyRule(WindowedRule):
+    """The Shannon entropy (bits) of `field` over the key's window exceeds `threshold`,
+    once `min_events` are seen: a habit suddenly spread over many values."""
+
+    kind: Literal["entropy"]
+    field: str
+    threshold: float = Field(gt=0)
+    min_events: int = Field(ge=1)
+
+    def fields(self) -> list[tuple[str, str]]:
+        return [*super().fields(), ("field", self.field)]
+
+
+class FlaggedLinkRule(FraudRuleBase):
+    """Any event whose `field` names an account at one of `flagged_levels` (or listed as flagged)."""
+
+    kind: Literal["flagged_link"]
+    field: str
+    flagged_levels: list[RiskLevel] = Field(min_length=1)
+
+    def fields(self) -> list[tuple[str, str]]:
+        return [*super().fields(), ("field", self.field)]
+
+
+FraudRule = Annotated[
+    CountRule | DistinctCountRule | ShareRule | SequenceRule | EntropyRule | FlaggedLinkRule,
+    Field(discriminator="kind"),
+]
+
+
+class FraudGraphPolicy(Strict):
+    """The periodic fund-flow and device-sharing graph job."""
+
+    lookback_days: int = Field(ge=1)
+    min_members: int = Field(ge=2)
+    max_members: int = Field(ge=2)
+    min_density: float = Share
+    min_flagged: int = Field(ge=1)
+    level: RiskLevel
+
+
+class FraudPolicy(Strict):
+    """The streaming engine: its rules, how late an event may be, how often state is saved."""
+
+    purpose: str
+    lateness: str
+    checkpoint_every: int = Field(ge=1)
+    rules: list[FraudRule] = Field(min_length=1)
+    graph: FraudGraphPolicy
+
+    @field_validator("lateness")
+    @classmethod
+    def _lateness(cls, value: str) -> str:
+        duration_seconds(value)
+        return value
+
+    @property
+    def lateness_seconds(self) -> int:
+        return duration_seconds(self.lateness)
+
+    @model_validator(mode="after")
+    def _rules(self) -> FraudPolicy:
+        from lendguard.events.schema import EVENT_CLASSES
+
+        problems = []
+        seen: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            where = f"rules.{index} ({rule.id})"
+            if rule.id in seen:
+                problems.append(f"{where}.id: {rule.id!r} is used by another rule")
+            seen.add(rule.id)
+            event_class = EVENT_CLASSES.get(rule.event_type)
+            if event_class is None:
+                problems.append(f"{where}.event_type: unknown event type {rule.event_type!r}")
+                continue
+            known = set(event_class.__struct_fields__)
+            for role, name in rule.fields():
+                if name not in known:
+                    problems.append(f"{where}.{role}: {rule.event_type} events have no field {name!r} (they have {sorted(known)})")
+        if self.graph.max_members < self.graph.min_members:
+            problems.append("graph.max_members must be >= graph.min_members")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 class PolicyDocument(Strict):
     """The whole file as written by a risk team."""
 
@@ -355,6 +532,7 @@ class PolicyDocument(Strict):
     visibility: VisibilityPolicy
     consent: ConsentPolicy
     reviews: ReviewPolicy
+    fraud: FraudPolicy
 
 
 def version_key(version: str) -> tuple[int, ...]:

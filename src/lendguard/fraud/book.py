@@ -1,0 +1,180 @@
+"""The risk book: turns signals into level transitions and keeps them.
+
+A signal raises a user's level only above the level in force at its event time (an
+R1 past its recovery time counts as R0, and the recovery is itself a transition).
+Every transition is stored with its rule, evidence events and time, under an id
+derived from the signal, so a signal replayed after a crash changes nothing. The
+current level goes to `risk_states` (which the visibility engine's AF01 reads), the
+users' cached decisions are dropped, and an R2 opens the second-verification review.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, select
+from sqlalchemy.engine import Connection, Engine
+
+from lendguard.fraud.signals import Signal, level_rank
+from lendguard.policy import Policy
+from lendguard.reviews.rules import risk_recovers_at
+from lendguard.reviews.store import set_risk_level
+from lendguard.store.catalog import as_utc, risk_states, utcnow
+from lendguard.store.decisions import DecisionCache
+
+metadata = MetaData()
+
+risk_transitions = Table(
+    "risk_transitions",
+    metadata,
+    Column("transition_id", String, primary_key=True),
+    Column("user_id", String, nullable=False, index=True),
+    Column("from_level", String, nullable=False),
+    Column("to_level", String, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),  # event time
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("rule_id", String, nullable=False, index=True),
+    Column("rule_key", String, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON list of event ids (or ring members)
+    Column("details", Text, nullable=False),  # JSON of the measured values
+)
+
+
+@dataclass(frozen=True)
+class Transition:
+    transition_id: str
+    user_id: str
+    from_level: str
+    to_level: str
+    at: dt.datetime
+    rule_id: str
+    rule_key: str
+    evidence: tuple[str, ...]
+    details: dict
+
+    def row(self, recorded_at: dt.datetime) -> dict:
+        return {
+            "transition_id": self.transition_id,
+            "user_id": self.user_id,
+            "from_level": self.from_level,
+            "to_level": self.to_level,
+            "at": self.at,
+            "recorded_at": recorded_at,
+            "rule_id": self.rule_id,
+            "rule_key": self.rule_key,
+            "evidence": json.dumps(list(self.evidence)),
+            "details": json.dumps(self.details, default=str, sort_keys=True),
+        }
+
+
+def _transition_id(*parts: str) -> str:
+    return "tr-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+RECOVERY_RULE = "r1_recovery"
+
+
+class RiskBook:
+    """Applies signals to the stored risk levels (one transaction per batch)."""
+
+    def __init__(self, engine: Engine, policy: Policy):
+        self.engine = engine
+        self.policy = policy
+        metadata.create_all(engine, tables=[risk_transitions])
+        self.cache = DecisionCache(engine, policy.timezone)
+
+    def apply(self, signals: Iterable[Signal]) -> list[Transition]:
+        """Store the transitions the signals cause; returns the new ones, in event-time order."""
+        signals = sorted(signals, key=lambda s: (s.at, s.user_id, s.rule_id))
+        if not signals:
+            return []
+        made: list[Transition] = []
+        recorded = utcnow()
+        with self.engine.begin() as conn:
+            for signal in signals:
+                made += self._apply_one(conn, signal, recorded)
+        self._after(made)
+        return made
+
+    def recover_due(self, at: dt.datetime) -> list[Transition]:
+        """R1 levels whose recovery time has passed by `at` go back to R0 (a transition each)."""
+        made: list[Transition] = []
+        recorded = utcnow()
+        with self.engine.begin() as conn:
+            due = conn.execute(
+                select(risk_states.c.user_id).where((risk_states.c.level == "R1") & (risk_states.c.recovers_at <= at))
+            ).all()
+            for (user_id,) in due:
+                made += self._recover(conn, user_id, recorded)
+        self._after(made)
+        return made
+
+    # ---- inside one transaction ---------------------------------------------------------------
+    def _apply_one(self, conn: Connection, signal: Signal, recorded: dt.datetime) -> list[Transition]:
+        made = []
+        row = conn.execute(
+            select(risk_states.c.level, risk_states.c.recovers_at).where(risk_states.c.user_id == signal.user_id)
+        ).first()
+        level = row.level if row else "R0"
+        if row and level == "R1" and row.recovers_at is not None and as_utc(row.recovers_at) <= signal.at:
+            made += self._recover(conn, signal.user_id, recorded)
+            level = "R0"
+        if level_rank(signal.level) <= level_rank(level):
+            return made  # already at this level or above: the hit adds nothing
+        transition = Transition(
+            _transition_id(signal.signal_id, level, signal.level),
+            signal.user_id, level, signal.level, signal.at, signal.rule_id, signal.key, signal.evidence, signal.details,
+        )
+        if self._store(conn, transition, recorded):
+            recovers = risk_recovers_at(signal.level, signal.at, self.policy)
+            evidence = {"rule_id": signal.rule_id, "key": signal.key, "events": list(signal.evidence), **signal.details}
+            set_risk_level(conn, signal.user_id, signal.level, signal.at, recovers, signal.rule_id, evidence)
+            made.append(transition)
+        return made
+
+    def _recover(self, conn: Connection, user_id: str, recorded: dt.datetime) -> list[Transition]:
+        row = conn.execute(select(risk_states.c.recovers_at, risk_states.c.rule_id).where(risk_states.c.user_id == user_id)).first()
+        at = as_utc(row.recovers_at)
+        transition = Transition(
+            _transition_id(RECOVERY_RULE, user_id, at.isoformat()),
+            user_id, "R1", "R0", at, RECOVERY_RULE, row.rule_id or "", (), {"recovered_from": row.rule_id},
+        )
+        set_risk_level(conn, user_id, "R0", at, None, RECOVERY_RULE, {"recovered_from": row.rule_id})
+        return [transition] if self._store(conn, transition, recorded) else []
+
+    @staticmethod
+    def _store(conn: Connection, transition: Transition, recorded: dt.datetime) -> bool:
+        """Insert once: False when a replay already stored this transition."""
+        exists = conn.execute(
+            select(risk_transitions.c.transition_id).where(risk_transitions.c.transition_id == transition.transition_id)
+        ).first()
+        if exists:
+            return False
+        conn.execute(insert(risk_transitions).values(**transition.row(recorded)))
+        return True
+
+    def _after(self, made: list[Transition]) -> None:
+        if made:
+            self.cache.invalidate(t.user_id for t in made)
+
+
+def transitions(engine: Engine, user_id: str | None = None, limit: int | None = None) -> list[dict]:
+    """Stored transitions, newest first (one user's, or everyone's)."""
+    metadata.create_all(engine, tables=[risk_transitions])
+    query = select(risk_transitions).order_by(risk_transitions.c.at.desc(), risk_transitions.c.transition_id)
+    if user_id is not None:
+        query = query.where(risk_transitions.c.user_id == user_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        row["at"] = as_utc(row["at"])
+        row["recorded_at"] = as_utc(row["recorded_at"])
+        row["evidence"] = json.loads(row["evidence"])
+        row["details"] = json.loads(row["details"])
+    return rows

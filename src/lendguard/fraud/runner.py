@@ -1,0 +1,211 @@
+"""Runs the fraud engine over a source of raw events with exactly-once effect.
+
+Sources are numbered (a file's line, a JetStream sequence). The runner validates each
+event (rejects go to the dead letter, with the reason), feeds the engine, applies the
+signals of each micro-batch to the risk book, and every `checkpoint_every` events saves
+the engine's state with the source and the last offset applied. After a crash it
+resumes from that checkpoint and skips what it had applied; transitions already
+stored are recognised by their ids, so the set of transitions is that of a run that
+never stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from lendguard.consent.access_log import AccessLog
+from lendguard.consent.state import active_grants
+from lendguard.consent.uses import ROWS, DataUse
+from lendguard.events.ingest import dead_letter_for
+from lendguard.events.validation import EventValidator, Rejection
+from lendguard.fraud.book import RiskBook, Transition
+from lendguard.fraud.disposition import open_r2_reviews
+from lendguard.fraud.engine import FraudEngine, TooLate
+from lendguard.fraud.flagged import flagged_accounts
+from lendguard.fraud.rules import moment
+from lendguard.fraud.signals import Signal
+from lendguard.policy import Policy
+from lendguard.store.catalog import risk_states
+from lendguard.store.events import EventStore
+
+MICRO_BATCH = 1_000
+
+
+@dataclass
+class RunReport:
+    received: int = 0
+    applied: int = 0
+    skipped: int = 0  # offsets a checkpoint already covered
+    rejected: int = 0
+    withheld: int = 0  # events whose data the user's grants do not open to fraud checks
+    signals: int = 0
+    transitions: list[Transition] = field(default_factory=list)
+    checkpoints: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)  # arrival -> decision, per event
+
+    def as_dict(self) -> dict[str, Any]:
+        by_rule: dict[str, int] = {}
+        for t in self.transitions:
+            by_rule[t.rule_id] = by_rule.get(t.rule_id, 0) + 1
+        return {
+            "received": self.received, "applied": self.applied, "skipped": self.skipped, "rejected": self.rejected,
+            "withheld": self.withheld, "signals": self.signals, "transitions": len(self.transitions),
+            "transitions_by_rule": by_rule, "checkpoints": self.checkpoints, "seconds": round(self.seconds, 3),
+        }
+
+
+class FraudRunner:
+    """One engine, its checkpoint file and the stores its effects go to."""
+
+    def __init__(self, data_dir: str | Path, policy: Policy, name: str = "default", actor: str = "fraud-engine", reviews: bool = True):
+        self.data_dir = Path(data_dir)
+        self.policy = policy
+        self.store = EventStore(self.data_dir)
+        self.book = RiskBook(self.store.engine, policy)
+        self.actor = actor
+        self.open_reviews = reviews
+        self.path = self.data_dir / "fraud" / f"checkpoint-{name}.bin"
+        self.validator = EventValidator(policy.events, policy=policy)
+        self.dead_letter = dead_letter_for(self.data_dir)
+        self.source: str | None = None
+        self.offset = 0
+        if self.path.exists():
+            saved = pickle.loads(self.path.read_bytes())
+            self.engine = FraudEngine.restore(policy, saved["state"])
+            self.source, self.offset = saved["source"], saved["offset"]
+        else:
+            self.engine = FraudEngine(policy)
+            self._seed()
+        self._since_checkpoint = 0
+        self.uses = {
+            name: DataUse(name, ROWS, policy.fraud.purpose) for name in policy.consent.categories
+        }
+
+    def _seed(self) -> None:
+        """A fresh engine starts from the grants in force and the accounts already flagged."""
+        purpose = self.policy.fraud.purpose
+        grants = active_grants(self.store.scan("consent"), dt.datetime.now(dt.timezone.utc)).collect()
+        for user_id, scope in grants.filter(grants["purpose"] == purpose).select("user_id", "scope").iter_rows():
+            self.engine.grant(user_id, scope)
+        levels = sorted(self.engine.flag_levels)
+        with self.store.engine.connect() as conn:
+            flagged = [r[0] for r in conn.execute(select(risk_states.c.user_id).where(risk_states.c.level.in_(levels)))]
+        self.engine.flag(flagged)
+        self.engine.flag(flagged_accounts(self.store.engine))
+
+    # ---- feeding -----------------------------------------------------------------------------
+    def feed(self, items: Iterable[tuple[int, Any]], source: str, progress: Callable[[int], None] | None = None) -> RunReport:
+        """Process numbered raw events (offsets increasing) from `source`."""
+        report = RunReport()
+        started = time.perf_counter()
+        resume_after = self.offset if source == self.source else 0
+        if source != self.source:
+            self.source, self.offset = source, 0
+        pending: list[Signal] = []
+        arrivals: list[float] = []
+        rejected: list[Rejection] = []
+        for offset, raw in items:
+            report.received += 1
+            if offset <= resume_after:
+                report.skipped += 1
+                continue
+            arrivals.append(time.perf_counter())
+            outcome = self.validator.validate_one(raw, source, offset)
+            if isinstance(outcome, Rejection):
+                rejected.append(outcome)
+            else:
+                try:
+                    pending += self.engine.process(outcome)
+                    report.applied += 1
+                except TooLate as exc:
+                    rejected.append(Rejection(source, offset, "ts", str(exc), _text(raw), outcome.event_id))
+            self.offset = offset
+            self._since_checkpoint += 1
+            if len(arrivals) >= MICRO_BATCH:
+                self._flush(pending, arrivals, rejected, report)
+                pending, arrivals, rejected = [], [], []
+                if progress:
+                    progress(MICRO_BATCH)
+            if self._since_checkpoint >= self.policy.fraud.checkpoint_every:
+                self._flush(pending, arrivals, rejected, report)
+                pending, arrivals, rejected = [], [], []
+                self.checkpoint()
+                report.checkpoints += 1
+        self._flush(pending, arrivals, rejected, report)
+        report.withheld = sum(self.engine.state.withheld.values())
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def feed_events(self, events: list[Any]) -> list[Transition]:
+        """Already validated events (the HTTP API's accepted ones): applied at once, no offsets."""
+        signals: list[Signal] = []
+        for event in events:
+            try:
+                signals += self.engine.process(event)
+            except TooLate as exc:
+                self.dead_letter.write([Rejection("http", 0, "ts", str(exc), "", event.event_id)])
+        made = self.book.apply(signals)
+        self._dispose(made)
+        return made
+
+    def _flush(self, pending: list[Signal], arrivals: list[float], rejected: list[Rejection], report: RunReport) -> None:
+        self.dead_letter.write(rejected)  # kept before anything is acknowledged
+        report.rejected += len(rejected)
+        report.signals += len(pending)
+        made = self.book.apply(pending)
+        self._dispose(made)
+        report.transitions += made
+        done = time.perf_counter()
+        report.latencies_ms += [(done - a) * 1000 for a in arrivals]
+
+    def _dispose(self, made: list[Transition]) -> None:
+        if made and self.open_reviews:
+            open_r2_reviews(self.data_dir, self.policy, made)
+
+    # ---- ending and checkpoints ---------------------------------------------------------------
+    def recover_due(self) -> list[Transition]:
+        """R1 levels whose recovery time the stream's newest event time has passed."""
+        newest = self.engine.state.newest_us
+        return [] if newest is None else self.book.recover_due(moment(newest))
+
+    def checkpoint(self) -> None:
+        """Log the reads since the last checkpoint, then save state and offset in one file,
+        atomically (write, fsync, rename). A crash in between logs those reads twice,
+        never not at all."""
+        reads = self.engine.take_reads()
+        AccessLog(self.store.engine, self.data_dir).record_reads(
+            "fraud", {self.uses[category]: users for category, users in reads.items()}, self.actor
+        )
+        saved = {"source": self.source, "offset": self.offset, "saved_at": dt.datetime.now(dt.timezone.utc), "state": self.engine.snapshot()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.path, pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL))
+        self._since_checkpoint = 0
+
+    def close(self) -> None:
+        self.checkpoint()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _text(raw: Any) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace")
+    return raw if isinstance(raw, str) else json.dumps(raw, default=str)
