@@ -38,9 +38,14 @@ def cli_data(tmp_path_factory) -> Path:
     return data
 
 
-def test_evaluate_the_store_writes_decisions_and_report(cli_data: Path):
-    out = run("evaluate", "-d", str(cli_data / "store"), "--out", str(cli_data / "decisions"))
-    assert "Loan entry visible to" in out.stdout
+@pytest.fixture(scope="module")
+def store_decisions(cli_data: Path):
+    """`lendguard evaluate` of the store (once per module; any test may run first under xdist)."""
+    return run("evaluate", "-d", str(cli_data / "store"), "--out", str(cli_data / "decisions"))
+
+
+def test_evaluate_the_store_writes_decisions_and_report(cli_data: Path, store_decisions):
+    assert "Loan entry visible to" in store_decisions.stdout
     table = pl.read_parquet(cli_data / "decisions" / "decisions.parquet")
     assert table.height == 800 and table["user_id"].n_unique() == 800
     lines = (cli_data / "decisions" / "decisions.jsonl").read_text().splitlines()
@@ -52,7 +57,7 @@ def test_evaluate_the_store_writes_decisions_and_report(cli_data: Path):
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
-def test_evaluate_an_events_file_matches_the_store(cli_data: Path, suffix: str):
+def test_evaluate_an_events_file_matches_the_store(cli_data: Path, store_decisions, suffix: str):
     source = cli_data / "events.jsonl"
     if suffix == ".parquet":
         from lendguard.store.events import EventStore
@@ -86,7 +91,7 @@ def test_evaluate_a_file_with_bad_events_keeps_them(tmp_path: Path, cli_data: Pa
     assert [r["position"] for r in rejected] == [6, 301]
 
 
-def test_explain_readable_and_json(cli_data: Path):
+def test_explain_readable_and_json(cli_data: Path, store_decisions):
     table = pl.read_parquet(cli_data / "decisions" / "decisions.parquet")
     hidden = table.filter(~pl.col("visible"))["user_id"][0]
     readable = run("explain", hidden, "-d", str(cli_data / "store")).stdout

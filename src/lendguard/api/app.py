@@ -25,6 +25,7 @@ from lendguard.events.ingest import ingest
 from lendguard.events.schema import json_schema
 from lendguard.evidence.shared import SharedLog
 from lendguard.features.window import AsOf
+from lendguard.fraud.live import LiveFraud
 from lendguard.policy import Policy, load_policy
 from lendguard.store.events import EventStore
 from lendguard.synth.generate import synthetic_as_of
@@ -54,11 +55,20 @@ class EventRejection(BaseModel):
     message: str
 
 
+class RiskTransitionOut(BaseModel):
+    user_id: str
+    from_level: str
+    to_level: str
+    rule_id: str
+    at: str
+
+
 class IngestResponse(BaseModel):
     received: int
     accepted: int
     stored: int
     duplicates: list[str]
+    risk_transitions: list[RiskTransitionOut] = []  # levels the fraud engine raised on these events
     rejected: list[EventRejection]
 
 
@@ -74,9 +84,12 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
     service = VisibilityService(store, policy, evidence)
     fixed_as_of = synthetic_as_of(data_dir)
 
+    fraud = LiveFraud(data_dir, policy)  # accepted events feed the fraud engine at once
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        fraud.close()
         evidence.close()
 
     app = FastAPI(
@@ -146,11 +159,16 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
             return _error(413, "batch_too_large", f"at most {MAX_BATCH} events per request, got {len(envelope.events)}")
         items = [(index, bytes(raw)) for index, raw in enumerate(envelope.events)]
         report = ingest(items, "http", store, policy)
+        fresh = [e for e in report.events if e.event_id not in set(report.duplicates)]
+        transitions = fraud.feed(fresh) if fresh else []
         payload = {
             "received": report.received,
             "accepted": report.accepted,
             "stored": report.stored,
             "duplicates": report.duplicates,
+            "risk_transitions": [
+                {"user_id": t.user_id, "from_level": t.from_level, "to_level": t.to_level, "rule_id": t.rule_id, "at": t.at.isoformat()} for t in transitions
+            ],
             "rejected": [
                 {"index": r.position, "event_id": r.event_id, "field": r.field, "message": r.message} for r in report.rejected
             ],

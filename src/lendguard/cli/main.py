@@ -272,6 +272,7 @@ def policy_show(policy: PolicyPath = None) -> None:
 # ---- sub-commands defined in their own modules -------------------------------------------
 from lendguard.cli.consent_cmd import consent_app, export_app, retention_app  # noqa: E402
 from lendguard.cli.evidence_cmd import app as evidence_app  # noqa: E402
+from lendguard.cli.fraud_cmd import app as fraud_app  # noqa: E402
 from lendguard.cli.review_cmd import app as review_app  # noqa: E402
 
 app.add_typer(consent_app, name="consent")
@@ -279,6 +280,7 @@ app.add_typer(review_app, name="review")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(retention_app, name="retention")
 app.add_typer(export_app, name="export")
+app.add_typer(fraud_app, name="fraud")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,6 +31,7 @@ class IngestReport:
     duplicates: list[str] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     dead_letter: str | None = None
+    events: list = field(default_factory=list, repr=False)  # the accepted events, decoded
 
 
 class DeadLetter:
@@ -65,10 +66,18 @@ def validate_batch(
     items: Iterable[tuple[int, Any]], source: str, policy: Policy, now: dt.datetime | None = None
 ) -> tuple[dict[str, pl.DataFrame], list[Rejection], int]:
     """Validate raw events; returns typed frames of the accepted ones, the rejections, the count."""
+    accepted, rejected, received = validate_events(items, source, policy, now)
+    return events_to_frames(accepted), rejected, received
+
+
+def validate_events(
+    items: Iterable[tuple[int, Any]], source: str, policy: Policy, now: dt.datetime | None = None
+) -> tuple[list, list[Rejection], int]:
+    """Validate raw events; returns the accepted events (decoded), the rejections, the count."""
     validator = EventValidator(policy.events, now=now, policy=policy)
     items = list(items)
     result = validator.validate_many(items, source)
-    return events_to_frames(result.accepted), result.rejected, len(items)
+    return result.accepted, result.rejected, len(items)
 
 
 def ingest(
@@ -80,11 +89,12 @@ def ingest(
     now: dt.datetime | None = None,
 ) -> IngestReport:
     """Validate, store accepted events (idempotently by event id), and dead-letter the rejected."""
-    frames, rejected, received = validate_batch(items, source, policy, now)
+    accepted, rejected, received = validate_events(items, source, policy, now)
+    frames = events_to_frames(accepted)
     dead_letter = dead_letter or dead_letter_for(store.data_dir)
     # Rejections are kept before anything is acknowledged, so none can be lost.
     dead_letter.write(rejected)
-    report = IngestReport(received=received, rejected=rejected, dead_letter=str(dead_letter.path) if rejected else None)
+    report = IngestReport(received=received, rejected=rejected, dead_letter=str(dead_letter.path) if rejected else None, events=accepted)
     report.accepted = sum(f.height for f in frames.values())
     if report.accepted:
         stored = store.append(frames, source)

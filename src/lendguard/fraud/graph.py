@@ -3,8 +3,9 @@
 Pure: from transfer/red-packet rows and login rows it builds one undirected graph of
 accounts (users and the counterparties they pay, merchants included), linked by money
 moved between them and by devices they share. A connected component holding flagged
-accounts is a candidate ring; a component too large to be one ring is split into
-dense communities (Leiden) and those around flagged accounts are kept. Members get a
+accounts is a candidate ring: cut at its bridges (a ring holds by more than one link),
+a piece too large or too sparse to be a ring is split into communities (Leiden,
+recursively) and the dense ones around flagged accounts are kept. Members get a
 `graph_ring` signal with the ring as evidence; the risk book decides what it does.
 """
 
@@ -41,9 +42,10 @@ class GraphRules:
     """Thresholds of the graph job (policy `[fraud.graph]`).
 
     - `min_members` (3): fewer accounts than this are a pair of friends, not a ring.
-    - `max_members` (50): a component larger than this is split into communities; a
+    - `max_members` (50): a group larger than this is split into communities; a
       device used by more users than this is a shared terminal and links no one.
-    - `min_density` (0.3): links present / links possible; a 6-account cycle is 0.4.
+    - `min_density` (0.3): links present / links possible (a 6-account cycle is 0.4);
+      a sparser group is split into communities.
     - `min_flagged` (1): members already at R2/R3 a ring needs to be reported.
     - `level` ("R2"): the risk level a ring raises for its members.
     - `lookback_days` (90): the days of events before the as-of time the job reads.
@@ -159,8 +161,8 @@ def graph_edges(transfers: pl.DataFrame | pl.LazyFrame, logins: pl.DataFrame | p
 def build_graph(edges: pl.DataFrame) -> igraph.Graph:
     """An undirected igraph of the edge list; vertices named by account, in sorted order.
 
-    An edge weighs its transfers plus its shared devices: counts, not money, so one
-    large payment does not outweigh a device shared every day.
+    An edge weighs its number of transfers plus its number of shared devices: counts,
+    not money, so for the communities one large payment is one tie, as one shared phone is.
     """
     nodes = pl.concat([edges["a"], edges["b"]]).unique().sort().to_frame("name").with_row_index("id")
     ids = (
@@ -208,7 +210,7 @@ def find_rings(
 
 
 def _candidate_groups(graph: igraph.Graph, flagged: set[str], rules: GraphRules) -> Iterator[list[int]]:
-    """Vertex ids of each component around flagged accounts, split while too large."""
+    """Vertex ids of each component around flagged accounts, split while too large or sparse."""
     flagged_ids = {v.index for v in graph.vs.select(name_in=flagged)}
     components = graph.connected_components()
     for component in sorted({components.membership[v] for v in flagged_ids}):
@@ -216,17 +218,38 @@ def _candidate_groups(graph: igraph.Graph, flagged: set[str], rules: GraphRules)
 
 
 def _split(graph: igraph.Graph, vids: list[int], flagged_ids: set[int], rules: GraphRules) -> Iterator[list[int]]:
-    if len(flagged_ids.intersection(vids)) < rules.min_flagged:
-        return
-    if len(vids) <= rules.max_members:
-        yield vids
-        return
-    with _seeded():
-        parts = graph.induced_subgraph(vids).community_leiden(objective_function="modularity", weights="weight", n_iterations=-1)
-    if len(parts) < 2:
-        return  # dense yet too large to call one ring: left to the streaming rules and a human
-    for part in parts:
-        yield from _split(graph, [vids[i] for i in part], flagged_ids, rules)
+    """The group's pieces that can be one ring; a piece too large or too sparse is split
+    into its Leiden communities, each treated in turn."""
+    for piece in _without_bridges(graph, vids):
+        if len(flagged_ids.intersection(piece)) < rules.min_flagged:
+            continue
+        if len(piece) <= rules.max_members and _density(graph.induced_subgraph(piece)) >= rules.min_density:
+            yield piece
+            continue
+        with _seeded():
+            parts = graph.induced_subgraph(piece).community_leiden(objective_function="modularity", weights="weight", n_iterations=-1)
+        if len(parts) < 2:
+            continue  # one community, yet too large or too sparse for a ring: left to the streaming rules
+        for part in parts:
+            yield from _split(graph, [piece[i] for i in part], flagged_ids, rules)
+
+
+def _without_bridges(graph: igraph.Graph, vids: list[int]) -> list[list[int]]:
+    """The group cut at its bridges (links whose removal disconnects it).
+
+    A ring holds together by more than one link: an account hanging off it by a single
+    payment or shared phone is a contact of the ring, not a member (a direct payment to
+    a flagged account is the streaming rule's to judge). Modularity communities also
+    tend to absorb a small neighbouring cluster through one link; this cuts it off.
+    """
+    vids = sorted(vids)  # induced subgraphs number vertices in id order
+    sub = graph.induced_subgraph(vids)
+    sub.delete_edges(sub.bridges())
+    return [[vids[i] for i in piece] for piece in sub.connected_components()]
+
+
+def _density(graph: igraph.Graph) -> float:
+    return graph.density() if graph.vcount() > 1 else 0.0
 
 
 @contextmanager
@@ -242,7 +265,7 @@ def _seeded() -> Iterator[None]:
 def _describe(ring: igraph.Graph, flagged: set[str], users: set[str]) -> Ring:
     names = ring.vs["name"]
     members = tuple(sorted(names))
-    links = sorted((min(names[e.source], names[e.target]), max(names[e.source], names[e.target]), e) for e in ring.es)
+    links = sorted(((*sorted((names[e.source], names[e.target])), e) for e in ring.es), key=lambda link: link[:2])
     transfers = sum(ring.es["transfers"])
     shared = sum(len(d) for d in ring.es["devices"])
     kind: RingKind = "mixed" if transfers and shared else ("fund_flow" if transfers else "device_sharing")
@@ -254,7 +277,7 @@ def _describe(ring: igraph.Graph, flagged: set[str], users: set[str]) -> Ring:
         flagged=tuple(m for m in members if m in flagged),
         users=tuple(m for m in members if m in users),
         edges=ring.ecount(),
-        density=ring.density() if ring.vcount() > 1 else 0.0,
+        density=_density(ring),
         amount=round(sum(ring.es["amount"]), 2),
         evidence=tuple(_link_text(a, b, edge) for a, b, edge in heaviest),
         links=tuple((a, b) for a, b, _ in links),

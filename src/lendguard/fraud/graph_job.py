@@ -109,10 +109,13 @@ def run_graph_job(
 
 
 def flagged_accounts(store: EventStore) -> set[str]:
-    """Users the fraud engine holds at R2 or R3: the seeds rings are searched around."""
+    """Users the fraud engine holds at R2 or R3, and accounts flagged from outside
+    (`lendguard fraud flag`): the seeds rings are searched around."""
+    from lendguard.fraud.flagged import flagged_accounts as listed
+
     query = select(risk_states.c.user_id).where(risk_states.c.level.in_(FLAGGED_LEVELS))
     with store.engine.connect() as conn:
-        return {row[0] for row in conn.execute(query)}
+        return {row[0] for row in conn.execute(query)} | listed(store.engine)
 
 
 def save_rings(engine: Engine, found_at: dt.datetime, rings: list[Ring]) -> None:
