@@ -31,7 +31,9 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def micros(moment: dt.datetime) -> int:
-    return (moment - EPOCH) // dt.timedelta(microseconds=1)
+    """Microseconds since the epoch (exact; the event-time unit of every window)."""
+    since = moment - EPOCH
+    return (since.days * 86_400 + since.seconds) * US + since.microseconds
 
 
 def moment(us: int) -> dt.datetime:

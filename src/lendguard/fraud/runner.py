@@ -38,7 +38,7 @@ from lendguard.policy import Policy
 from lendguard.store.catalog import risk_states
 from lendguard.store.events import EventStore
 
-MICRO_BATCH = 1_000
+MICRO_BATCH = 256  # events per risk-book update: bounds the arrival-to-decision latency
 
 
 @dataclass

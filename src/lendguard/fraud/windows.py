@@ -26,12 +26,13 @@ class Tally:
         self.c_log_c = 0.0  # sum over values of c * log2(c)
 
     def add(self, value: Hashable, weight: float) -> None:
-        c = self.counts.get(value, 0)
-        self.counts[value] = c + 1
+        counts = self.counts
+        c = counts.get(value, 0)
+        counts[value] = c + 1
         self.sums[value] = self.sums.get(value, 0.0) + weight
         self.n += 1
         self.total += weight
-        self.c_log_c += _clogc(c + 1) - _clogc(c)
+        self.c_log_c += (_CLOGC[c + 1] - _CLOGC[c]) if c < 4095 else _clogc(c + 1) - _clogc(c)
 
     def remove(self, value: Hashable, weight: float) -> None:
         c = self.counts[value]
@@ -43,7 +44,7 @@ class Tally:
             self.sums[value] -= weight
         self.n -= 1
         self.total -= weight
-        self.c_log_c += _clogc(c - 1) - _clogc(c)
+        self.c_log_c += (_CLOGC[c - 1] - _CLOGC[c]) if c < 4096 else _clogc(c - 1) - _clogc(c)
 
     def entropy(self) -> float:
         """Shannon entropy in bits of the values' distribution (0 when empty)."""
@@ -59,8 +60,11 @@ class Tally:
         return sum(largest) / self.total
 
 
+_CLOGC = [0.0, 0.0] + [c * math.log2(c) for c in range(2, 4096)]
+
+
 def _clogc(c: int) -> float:
-    return c * math.log2(c) if c > 1 else 0.0
+    return _CLOGC[c] if c < 4096 else c * math.log2(c)
 
 
 def tally_of(values: list[Hashable], weights: list[float]) -> Tally:
