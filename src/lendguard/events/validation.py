@@ -7,7 +7,9 @@ policy or the clock (decimal places, positive amounts, events from the future) l
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -68,10 +70,18 @@ class EventValidator:
         self.now = now
         self.policy = policy  # when given, consent events are checked against its scopes and texts
         self._quantum = Decimal(1).scaleb(-rules.amount_decimals)
+        self._tolerance = dt.timedelta(seconds=rules.future_tolerance_seconds)
+        self._clock_read = float("-inf")
+        self._latest = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
     def _latest_allowed(self) -> dt.datetime:
-        now = self.now or dt.datetime.now(dt.timezone.utc)
-        return now + dt.timedelta(seconds=self.rules.future_tolerance_seconds)
+        if self.now is not None:
+            return self.now + self._tolerance
+        tick = time.monotonic()
+        if tick - self._clock_read > 0.1:  # a stream of events needs the clock, not each time
+            self._latest = dt.datetime.now(dt.timezone.utc) + self._tolerance
+            self._clock_read = tick
+        return self._latest
 
     def check(self, event: Event) -> tuple[str | None, str] | None:
         """Policy checks on a decoded event: None if fine, else (field, message)."""
@@ -81,15 +91,17 @@ class EventValidator:
                 f"time {event.ts.isoformat()} is in the future beyond the "
                 f"{self.rules.future_tolerance_seconds}s tolerance"
             )
-        for name in event.__struct_fields__:
+        money, dates = _checked_fields(type(event))
+        for name in money:
             value = getattr(event, name)
-            if isinstance(value, Decimal):
+            if value is not None:
                 problem = self._check_money(name, value)
                 if problem:
                     return name, problem
-            elif isinstance(value, dt.date) and not isinstance(value, dt.datetime) and name == "since":
-                if value > latest.date():
-                    return name, f"date {value.isoformat()} is in the future"
+        for name in dates:
+            value = getattr(event, name)
+            if value is not None and value > latest.date():
+                return name, f"date {value.isoformat()} is in the future"
         if self.policy is not None and isinstance(event, Consent):
             from lendguard.consent.grants import consent_problems
 
@@ -133,6 +145,15 @@ class EventValidator:
             else:
                 result.accepted.append(outcome)
         return result
+
+
+@functools.cache
+def _checked_fields(cls: type[Event]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(money fields, `since` date fields) of an event class: what `check` looks at."""
+    hints = msgspec.structs.fields(cls)
+    money = tuple(f.name for f in hints if "Decimal" in str(f.type))
+    dates = tuple(f.name for f in hints if f.name == "since")
+    return money, dates
 
 
 def _rejection(source: str, position: int, raw: Any, message: str) -> Rejection:

@@ -76,16 +76,44 @@ def _transition_id(*parts: str) -> str:
 
 
 RECOVERY_RULE = "r1_recovery"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class Held:
+    """The level a user holds as the stream has it (kept in the engine's checkpoint)."""
+
+    level: str
+    since: dt.datetime
+    recovers_at: dt.datetime | None = None
+    rule_id: str = ""
+
+
+REVIEW_PREFIX = "human_review:"
 
 
 class RiskBook:
-    """Applies signals to the stored risk levels (one transaction per batch)."""
+    """Applies signals to the risk levels (one transaction per batch).
 
-    def __init__(self, engine: Engine, policy: Policy):
+    Levels are decided from `levels`, the engine's own record (checkpointed with it),
+    not from the database, so a replay after a crash decides exactly as the first run
+    did; the database is written only for transitions not stored yet. A reviewer's
+    decision (`risk_states` rows of rule `human_review:*`) is an outside change the
+    book adopts when it is newer than what it holds.
+    """
+
+    def __init__(self, engine: Engine, policy: Policy, levels: dict[str, Held] | None = None):
         self.engine = engine
         self.policy = policy
         metadata.create_all(engine, tables=[risk_transitions])
         self.cache = DecisionCache(engine, policy.timezone)
+        self.levels = self.stored_levels() if levels is None else levels
+
+    def stored_levels(self) -> dict[str, Held]:
+        """Every level in `risk_states` (how a fresh engine starts)."""
+        query = select(risk_states.c.user_id, risk_states.c.level, risk_states.c.since, risk_states.c.recovers_at, risk_states.c.rule_id)
+        with self.engine.connect() as conn:
+            return {r.user_id: Held(r.level, as_utc(r.since), as_utc(r.recovers_at), r.rule_id or "") for r in conn.execute(query)}
 
     def apply(self, signals: Iterable[Signal]) -> list[Transition]:
         """Store the transitions the signals cause; returns the new ones, in event-time order."""
@@ -102,49 +130,59 @@ class RiskBook:
 
     def recover_due(self, at: dt.datetime) -> list[Transition]:
         """R1 levels whose recovery time has passed by `at` go back to R0 (a transition each)."""
+        due = sorted(u for u, held in self.levels.items() if held.level == "R1" and held.recovers_at is not None and held.recovers_at <= at)
         made: list[Transition] = []
         recorded = utcnow()
         with self.engine.begin() as conn:
-            due = conn.execute(
-                select(risk_states.c.user_id).where((risk_states.c.level == "R1") & (risk_states.c.recovers_at <= at))
-            ).all()
-            for (user_id,) in due:
+            for user_id in due:
                 made += self._recover(conn, user_id, recorded)
         self._after(made)
         return made
 
     # ---- inside one transaction ---------------------------------------------------------------
+    def _held(self, conn: Connection, user_id: str) -> Held:
+        held = self.levels.get(user_id)
+        row = conn.execute(
+            select(risk_states.c.level, risk_states.c.since, risk_states.c.recovers_at, risk_states.c.rule_id).where(
+                (risk_states.c.user_id == user_id) & risk_states.c.rule_id.startswith(REVIEW_PREFIX)
+            )
+        ).first()
+        if row is not None and (held is None or as_utc(row.since) > held.since) and (held is None or held.rule_id != row.rule_id):
+            held = self.levels[user_id] = Held(row.level, as_utc(row.since), as_utc(row.recovers_at), row.rule_id)
+        return held or Held("R0", EPOCH)
+
     def _apply_one(self, conn: Connection, signal: Signal, recorded: dt.datetime) -> list[Transition]:
         made = []
-        row = conn.execute(
-            select(risk_states.c.level, risk_states.c.recovers_at).where(risk_states.c.user_id == signal.user_id)
-        ).first()
-        level = row.level if row else "R0"
-        if row and level == "R1" and row.recovers_at is not None and as_utc(row.recovers_at) <= signal.at:
+        held = self._held(conn, signal.user_id)
+        if held.level == "R1" and held.recovers_at is not None and held.recovers_at <= signal.at:
             made += self._recover(conn, signal.user_id, recorded)
-            level = "R0"
-        if level_rank(signal.level) <= level_rank(level):
+            held = self.levels[signal.user_id]
+        if level_rank(signal.level) <= level_rank(held.level):
             return made  # already at this level or above: the hit adds nothing
         transition = Transition(
-            _transition_id(signal.signal_id, level, signal.level),
-            signal.user_id, level, signal.level, signal.at, signal.rule_id, signal.key, signal.evidence, signal.details,
+            _transition_id(signal.signal_id, held.level, signal.level),
+            signal.user_id, held.level, signal.level, signal.at, signal.rule_id, signal.key, signal.evidence, signal.details,
         )
+        recovers = risk_recovers_at(signal.level, signal.at, self.policy)
+        self.levels[signal.user_id] = Held(signal.level, signal.at, recovers, signal.rule_id)
         if self._store(conn, transition, recorded):
-            recovers = risk_recovers_at(signal.level, signal.at, self.policy)
             evidence = {"rule_id": signal.rule_id, "key": signal.key, "events": list(signal.evidence), **signal.details}
             set_risk_level(conn, signal.user_id, signal.level, signal.at, recovers, signal.rule_id, evidence)
             made.append(transition)
         return made
 
     def _recover(self, conn: Connection, user_id: str, recorded: dt.datetime) -> list[Transition]:
-        row = conn.execute(select(risk_states.c.recovers_at, risk_states.c.rule_id).where(risk_states.c.user_id == user_id)).first()
-        at = as_utc(row.recovers_at)
+        held = self.levels[user_id]
+        at = held.recovers_at
         transition = Transition(
             _transition_id(RECOVERY_RULE, user_id, at.isoformat()),
-            user_id, "R1", "R0", at, RECOVERY_RULE, row.rule_id or "", (), {"recovered_from": row.rule_id},
+            user_id, "R1", "R0", at, RECOVERY_RULE, held.rule_id, (), {"recovered_from": held.rule_id},
         )
-        set_risk_level(conn, user_id, "R0", at, None, RECOVERY_RULE, {"recovered_from": row.rule_id})
-        return [transition] if self._store(conn, transition, recorded) else []
+        self.levels[user_id] = Held("R0", at, None, RECOVERY_RULE)
+        if not self._store(conn, transition, recorded):
+            return []
+        set_risk_level(conn, user_id, "R0", at, None, RECOVERY_RULE, {"recovered_from": held.rule_id})
+        return [transition]
 
     @staticmethod
     def _store(conn: Connection, transition: Transition, recorded: dt.datetime) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lendguard.events.schema import Consent
-from lendguard.fraud.rules import US, Evaluator, evaluator_for, micros
+from lendguard.fraud.rules import EPOCH, US, Evaluator, evaluator_for
 from lendguard.fraud.signals import Signal
 from lendguard.policy import Policy
 
@@ -35,6 +35,8 @@ class EngineState:
     withheld: Counter = field(default_factory=Counter)  # events a grant did not cover, per type
     read: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # category -> users read
     processed: int = 0
+    levels: dict[str, Any] = field(default_factory=dict)  # user -> book.Held, the risk book's record
+    levels_seeded: bool = False
 
 
 class FraudEngine:
@@ -76,11 +78,12 @@ class FraudEngine:
     def process(self, event: Any) -> list[Signal]:
         """The signals of one event; raises TooLate beyond the tolerance."""
         state = self.state
-        if isinstance(event, Consent):
+        if type(event) is Consent:
             self._consent(event)  # grants apply on arrival, whatever their time
             state.processed += 1
             return []
-        t = micros(event.ts)
+        since = event.ts - EPOCH
+        t = (since.days * 86_400 + since.seconds) * US + since.microseconds  # micros(), inlined: hot path
         newest = state.newest_us
         if newest is not None and t < newest - self.lateness_us:
             raise TooLate(
@@ -93,16 +96,19 @@ class FraudEngine:
         evaluators = self.evaluators.get(event_type)
         if not evaluators:
             return []
-        scopes = state.grants.get(event.user_id)
-        if not scopes or not (scopes & self.scopes_for[event_type]):
+        user_id = event.user_id
+        scopes = state.grants.get(user_id)
+        if not scopes or scopes.isdisjoint(self.scopes_for[event_type]):
             state.withheld[event_type] += 1  # not consented for this purpose: never read
             return []
-        state.read[self.category_of[event_type]].add(event.user_id)
+        state.read[self.category_of[event_type]].add(user_id)
         signals: list[Signal] = []
         for evaluator in evaluators:
             if evaluator.where and not evaluator.matches(event):
                 continue
-            signals += evaluator.on_event(event, t, self._is_flagged)
+            found = evaluator.on_event(event, t, self._is_flagged)
+            if found:
+                signals += found
         for signal in signals:
             if signal.level in self.flag_levels:
                 state.flagged.add(signal.user_id)  # later flows with this account hit FR04-like rules

@@ -96,7 +96,10 @@ class TallyEvaluator(Evaluator):
         if value is None:
             return []
         key = getattr(event, self.key)
-        window = self.window_for(key)
+        windows = self.state.windows
+        window = windows.get(key)
+        if window is None:
+            window = windows[key] = KeyWindow()
         late = window.push(t, value, weight, event.event_id, self.width, self.keep)
         if not late:
             return self.judge(event, t, key, window, window.tally, window.lo, len(window.times))

@@ -72,7 +72,6 @@ class FraudRunner:
         self.data_dir = Path(data_dir)
         self.policy = policy
         self.store = EventStore(self.data_dir)
-        self.book = RiskBook(self.store.engine, policy)
         self.actor = actor
         self.open_reviews = reviews
         self.path = self.data_dir / "fraud" / f"checkpoint-{name}.bin"
@@ -87,6 +86,10 @@ class FraudRunner:
         else:
             self.engine = FraudEngine(policy)
             self._seed()
+        self.book = RiskBook(self.store.engine, policy, self.engine.state.levels)
+        if not self.engine.state.levels_seeded:  # a fresh engine starts from the stored levels
+            self.engine.state.levels.update(self.book.stored_levels())
+            self.engine.state.levels_seeded = True
         self._since_checkpoint = 0
         self.uses = {
             name: DataUse(name, ROWS, policy.fraud.purpose) for name in policy.consent.categories
@@ -115,34 +118,40 @@ class FraudRunner:
         pending: list[Signal] = []
         arrivals: list[float] = []
         rejected: list[Rejection] = []
+        every = self.policy.fraud.checkpoint_every
+        validate, process, clock = self.validator.validate_one, self.engine.process, time.perf_counter
+        since_checkpoint = self._since_checkpoint
         for offset, raw in items:
-            report.received += 1
             if offset <= resume_after:
                 report.skipped += 1
                 continue
-            arrivals.append(time.perf_counter())
-            outcome = self.validator.validate_one(raw, source, offset)
-            if isinstance(outcome, Rejection):
+            arrivals.append(clock())
+            outcome = validate(raw, source, offset)
+            if type(outcome) is Rejection:
                 rejected.append(outcome)
             else:
                 try:
-                    pending += self.engine.process(outcome)
-                    report.applied += 1
+                    found = process(outcome)
+                    if found:
+                        pending += found
                 except TooLate as exc:
                     rejected.append(Rejection(source, offset, "ts", str(exc), _text(raw), outcome.event_id))
-            self.offset = offset
-            self._since_checkpoint += 1
-            if len(arrivals) >= MICRO_BATCH:
+            since_checkpoint += 1
+            if len(arrivals) >= MICRO_BATCH or since_checkpoint >= every:
+                self.offset, self._since_checkpoint = offset, since_checkpoint
                 self._flush(pending, arrivals, rejected, report)
                 pending, arrivals, rejected = [], [], []
                 if progress:
                     progress(MICRO_BATCH)
-            if self._since_checkpoint >= self.policy.fraud.checkpoint_every:
-                self._flush(pending, arrivals, rejected, report)
-                pending, arrivals, rejected = [], [], []
-                self.checkpoint()
-                report.checkpoints += 1
+                if since_checkpoint >= every:
+                    self.checkpoint()
+                    report.checkpoints += 1
+                    since_checkpoint = 0
+            last = offset
+        if arrivals or rejected:
+            self.offset, self._since_checkpoint = last, since_checkpoint
         self._flush(pending, arrivals, rejected, report)
+        report.received += report.skipped
         report.withheld = sum(self.engine.state.withheld.values())
         report.seconds = time.perf_counter() - started
         return report
@@ -161,6 +170,8 @@ class FraudRunner:
 
     def _flush(self, pending: list[Signal], arrivals: list[float], rejected: list[Rejection], report: RunReport) -> None:
         self.dead_letter.write(rejected)  # kept before anything is acknowledged
+        report.received += len(arrivals)
+        report.applied += len(arrivals) - len(rejected)
         report.rejected += len(rejected)
         report.signals += len(pending)
         made = self.book.apply(pending)
