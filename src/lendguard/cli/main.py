@@ -65,6 +65,13 @@ def synth(
         task = progress.add_task("generating synthetic users", total=users)
         summary = generate_population(store, loaded, users, moment, seed=seed, progress=lambda n: progress.advance(task, n))
     console.print(f"[green]stored[/] {summary.events:,} events of {summary.users:,} synthetic users in {data_dir} (as of {summary.as_of})")
+    from lendguard.fraud.evaluation import flag_planted_seeds, load_labels
+
+    labels = load_labels(data_dir)
+    if labels is not None:
+        flagged = flag_planted_seeds(store.engine, labels)
+        planted = labels.filter(labels["fraud"])["user_id"].n_unique()
+        console.print(f"planted fraud: {planted:,} users labelled (fraud_labels.parquet); {flagged:,} ring members put on the flagged list")
     if export is not None:
         frames = {t: store.scan(t).collect() for t in EVENT_CLASSES}
         count = write_events(frames, export)
@@ -190,6 +197,14 @@ def demo(
     """The main job on embedded defaults: synthesise a population, decide it, report on it."""
     console.rule("lendguard demo (SYNTHETIC data)")
     synth(users=users, seed=seed, as_of=None, data_dir=data_dir, policy=policy, replace=True, export=None)
+    from lendguard.cli import fraud_cmd
+    from lendguard.cli.fraud_rings_cmd import rings
+
+    console.rule("anti-fraud: the stored events replayed through the rules, then the graph job")
+    fraud_cmd.run(events=None, from_store=True, days=60, data_dir=data_dir, policy=policy, name="default", as_json=False)
+    rings(data_dir=data_dir, policy=policy, as_of=None, limit=3, json_out=False, run=True)
+    fraud_cmd.report(data_dir=data_dir, as_json=False)
+    console.rule("entry visibility")
     evaluate(events=None, data_dir=data_dir, policy=policy, as_of=None, out=None, jsonl=True, report=True)
     console.print("Next: [bold]lendguard explain USER_ID[/] (e.g. u00000001) or [bold]lendguard serve[/].")
 
