@@ -536,9 +536,10 @@ def render(data: dict, users: int, seed: int, as_of: dt.datetime, command: str) 
     w([
         "## 8. Real-time anti-fraud (seed 003 §8)",
         "",
-        f"Risk level R0 for {pct(_share(d, pl.col('risk_level') == 'R0'), 1)} of users: the fraud engine is not built "
-        "yet and the generator writes no risk states, so AF01 passes for everyone. The seed's 2 million signals per "
-        "minute and 6.3% false positives are not simulated.",
+        f"Risk level R0 for {pct(_share(d, pl.col('risk_level') == 'R0'), 1)} of users in this run: it decides the "
+        "population without running the fraud engine, so AF01 passes for everyone. The generator plants labelled fraud "
+        "and look-alikes for the engine to find ([synthetic-fraud.md](synthetic-fraud.md)); `lendguard demo` runs the "
+        "engine before deciding, and [fraud.md](fraud.md) gives its precision, recall and false-positive share on them.",
         "",
     ])
 

@@ -14,10 +14,12 @@ import polars as pl
 from lendguard.policy import Policy
 from lendguard.store.events import EventStore
 from lendguard.synth.events import generate_events
+from lendguard.synth.fraud import LABEL_SCHEMA, FraudPlan, plant_fraud
 from lendguard.synth.population import SynthConfig, generate_users
 
 CHUNK_USERS = 50_000
 MANIFEST = "synthetic.json"
+FRAUD_LABELS = "fraud_labels.parquet"
 
 
 @dataclass(frozen=True)
@@ -38,19 +40,26 @@ def generate_population(
     config: SynthConfig | None = None,
     progress: Callable[[int], None] | None = None,
     keep_traits: Path | None = None,
+    fraud: FraudPlan | None = FraudPlan(),
 ) -> SynthSummary:
     """Write `users` synthetic users' events to `store`; returns what was written.
 
     The latent traits (ground truth) can be kept in a Parquet file for calibration checks.
+    Unless `fraud` is None, fraud and look-alikes are planted (synth/fraud.py) and their
+    labels written to FRAUD_LABELS in the data directory.
     """
     config = config or SynthConfig()
     totals: dict[str, int] = {}
     traits: list[pl.DataFrame] = []
+    labels: list[pl.DataFrame] = []
     for chunk, first in enumerate(range(0, users, CHUNK_USERS)):
         n = min(CHUNK_USERS, users - first)
         rng = np.random.default_rng([seed, chunk])
         people = generate_users(n, first, rng, policy.geography, config)
         frames = generate_events(people, as_of, policy, rng, id_prefix=f"s{seed}-{chunk}")
+        if fraud is not None:
+            frames, planted = plant_fraud(people, frames, as_of, policy, rng, fraud, id_prefix=f"s{seed}-{chunk}")
+            labels.append(planted)
         store.append_bulk(frames, source=f"synth:seed={seed}:chunk={chunk}")
         _log_consents(store, frames["consent"])
         for event_type, frame in frames.items():
@@ -62,7 +71,13 @@ def generate_population(
     if keep_traits is not None and traits:
         pl.concat(traits).write_parquet(keep_traits)
     summary = SynthSummary(users, sum(totals.values()), totals, as_of.isoformat(), seed)
-    (store.data_dir / MANIFEST).write_text(json.dumps({**asdict(summary), "config": asdict(config)}, indent=2, default=str))
+    manifest = {**asdict(summary), "config": asdict(config), "fraud": None}
+    if fraud is not None:
+        planted = pl.concat(labels) if labels else pl.DataFrame(schema=LABEL_SCHEMA)
+        planted.write_parquet(store.data_dir / FRAUD_LABELS)
+        by_pattern = planted.group_by("pattern").agg(pl.col("user_id").n_unique()).sort("pattern").rows()
+        manifest["fraud"] = {"plan": asdict(fraud), "labels": FRAUD_LABELS, "users_by_pattern": dict(by_pattern)}
+    (store.data_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
     return summary
 
 
@@ -78,13 +93,14 @@ def _log_consents(store: EventStore, consents: pl.DataFrame) -> None:
 
 def reset_data_dir(data_dir: Path) -> None:
     """Forget everything a data directory holds (`synth --replace`): events, catalogue,
-    evidence log, access log, dead letters. Other files in the directory are left alone."""
+    evidence log, access log, dead letters, the synthetic manifest and fraud labels. Other
+    files in the directory are left alone."""
     import shutil
 
     data_dir = Path(data_dir)
     for name in ("events", "evidence", "access_log", "dead_letter"):
         shutil.rmtree(data_dir / name, ignore_errors=True)
-    for path in [*data_dir.glob("catalog.sqlite*"), data_dir / MANIFEST]:
+    for path in [*data_dir.glob("catalog.sqlite*"), data_dir / MANIFEST, data_dir / FRAUD_LABELS]:
         path.unlink(missing_ok=True)
 
 
