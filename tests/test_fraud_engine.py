@@ -146,15 +146,31 @@ def test_fr05_distinct_ips(tmp_path, ips, hit):
 
 
 # ---- FR06: payment-habit entropy ----------------------------------------------------------------
-def _spread(categories: int, n: int) -> list:
-    return [payment("a", at(minutes=i), f"cat-{i % categories}") for i in range(n)]
+def _spread(categories: int, n: int, days: float = 0) -> list:
+    return [payment("a", at(days=days, minutes=i), f"cat-{i % categories}") for i in range(n)]
 
 
-@pytest.mark.parametrize("categories, n, hit", [(8, 24, True), (6, 24, False), (8, 19, False)])
+def _usual(n: int = 40) -> list:
+    return [payment("a", at(days=-45, minutes=i), "food") for i in range(n)]  # one category, 45 days before
+
+
+@pytest.mark.parametrize("categories, n, hit", [(12, 24, True), (8, 24, False), (12, 19, False)])
 def test_fr06_entropy(tmp_path, categories, n, hit):
-    # 8 equally used categories = 3 bits > 2.8; 6 = 2.58 bits; 19 payments < min_events 20.
-    runner, _ = run(tmp_path, _spread(categories, n))
+    # 12 equally used categories = 3.58 bits > 3.0; 8 = exactly 3.0 bits (not above); 19 payments < min_events 20.
+    runner, _ = run(tmp_path, _usual() + _spread(categories, n))
     assert levels(runner) == ({"a": "R1"} if hit else {})
+
+
+def test_fr06_a_user_who_always_spread_their_spending_is_not_a_change(tmp_path):
+    habit = _spread(12, 48, days=-45)  # the same 12 categories in the 60 days before the window
+    runner, _ = run(tmp_path / "usual", habit + _spread(12, 24, days=0))
+    assert levels(runner) == {}
+    runner, _ = run(tmp_path / "shift", _usual() + _spread(12, 24, days=0))
+    assert levels(runner) == {"a": "R1"}
+    details = transitions(runner.store.engine, "a")[0]["details"]
+    assert details["baseline_bits"] < 1.5 and details["entropy_bits"] > 3.0
+    runner, _ = run(tmp_path / "new", _usual(19) + _spread(12, 24, days=0))  # too little history to compare
+    assert levels(runner) == {}
 
 
 # ---- lateness, consent, dead letter ---------------------------------------------------------

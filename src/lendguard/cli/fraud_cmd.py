@@ -81,9 +81,12 @@ def run(
         path = Path(events)
         items, source = read_raw_events(path), f"file:{path.resolve()}"
     try:
-        with _progress() as bar:
-            task = bar.add_task("events", total=None)
-            report = runner.feed(items, source, progress=lambda n: bar.advance(task, n))
+        if as_json:  # stdout carries the JSON alone
+            report = runner.feed(items, source)
+        else:
+            with _progress() as bar:
+                task = bar.add_task("events", total=None)
+                report = runner.feed(items, source, progress=lambda n: bar.advance(task, n))
     except EventFileError as exc:
         raise _fail(str(exc)) from exc
     report.transitions += runner.recover_due()

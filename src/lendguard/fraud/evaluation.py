@@ -1,7 +1,7 @@
 """How well the rules and the graph job find planted fraud (synthetic data with labels).
 
 SYNTHETIC DATA ONLY: the generator plants patterns with ground-truth labels
-(`DATA_DIR/fraud_labels.parquet`; see docs/synthetic.md). For each rule, precision is
+(`DATA_DIR/fraud_labels.parquet`; see docs/synthetic-fraud.md). For each rule, precision is
 the share of the users it raised that carry any fraud label, recall the share of the
 users planted with the pattern it targets that it raised. Among all users ever raised
 above R0, the false-positive share is the share with no fraud label (seed 003 cites

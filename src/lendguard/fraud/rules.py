@@ -46,6 +46,7 @@ class RuleState:
     def __init__(self) -> None:
         self.windows: dict[Hashable, KeyWindow] = {}
         self.signalled: dict[str, int] = {}
+        self.baselines: dict[Hashable, KeyWindow] = {}  # the longer look-back of entropy rules
 
 
 class Evaluator(ABC):
@@ -157,6 +158,20 @@ class ShareEvaluator(TallyEvaluator):
 
 
 class EntropyEvaluator(TallyEvaluator):
+    def on_event(self, event: Any, t: int, flagged: Callable[[str], bool]) -> list[Signal]:
+        rule = self.rule
+        if rule.baseline:
+            value = getattr(event, rule.field)
+            if value is not None:
+                baselines = self.state.baselines
+                key = getattr(event, self.key)
+                window = baselines.get(key)
+                if window is None:
+                    window = baselines[key] = KeyWindow()
+                width = rule.baseline_seconds * US
+                window.push(t, value, 1.0, event.event_id, width, width + self.keep - self.width)
+        return super().on_event(event, t, flagged)
+
     def judge(self, event, t, key, window, tally, i, j):
         rule = self.rule
         if tally.n < rule.min_events:
@@ -165,8 +180,25 @@ class EntropyEvaluator(TallyEvaluator):
         if entropy <= rule.threshold:
             return []
         details = {"entropy_bits": round(entropy, 4), "threshold": rule.threshold, "events": tally.n, "values": len(tally.counts)}
+        if rule.baseline:
+            before = self._before(key, tally)
+            if before is None or entropy - before < rule.min_rise:
+                return []  # no habit to compare with yet, or no more spread than the usual one
+            details |= {"baseline_bits": round(before, 4), "min_rise": rule.min_rise}
         hit = self.signal(event.user_id, t, key, window.ids[i:j], details)
         return [hit] if hit else []
+
+    def _before(self, key: Hashable, recent: Tally) -> float | None:
+        """Entropy of the baseline's events that precede the window (its counts minus the
+        window's); None when there are fewer than `min_events` of them: no habit yet."""
+        longer = self.state.baselines.get(key)
+        if longer is None:
+            return None
+        before = Tally()
+        for value, count in longer.tally.counts.items():
+            for _ in range(count - recent.counts.get(value, 0)):
+                before.add(value, 1.0)
+        return before.entropy() if before.n >= self.rule.min_events else None
 
 
 class SequenceEvaluator(Evaluator):

@@ -23,14 +23,20 @@ import msgspec
 import nats
 import nats.errors
 import nats.js.errors
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType
+from nats.aio.client import Client
+from nats.js.api import (
+    DEFAULT_PREFIX,
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    StorageType,
+)
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
 DEFAULT_STREAM = "LENDGUARD_EVENTS"
 DEFAULT_SUBJECT = "lendguard.events"
 
-Batch = list[tuple[int, bytes]]
+Batch = list[tuple[int, bytes]]  # (stream sequence, raw event) in sequence order
 Handler = Callable[[Batch], None]
 
 _log = logging.getLogger(__name__)
@@ -70,18 +76,20 @@ async def _quiet(exc: Exception) -> None:
     _log.debug("nats: %r", exc)  # the client's default logs a traceback; we raise StreamError instead
 
 
-async def _connect(url: str, timeout: float = 2.0) -> nats.NATS:
+async def connect(url: str, timeout: float = 2.0) -> Client:
     """A connection that fails fast: a lost server ends the run, and the caller resumes
     from its checkpoint, which exactly-once processing needs anyway."""
     try:
-        return await nats.connect(url, connect_timeout=timeout, allow_reconnect=False, error_cb=_quiet)
+        return await nats.connect(
+            url, connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0.2, error_cb=_quiet
+        )  # the client retries even the first connect; one retry, then a clear error
     except (OSError, asyncio.TimeoutError, nats.errors.Error) as exc:
         raise StreamError(f"cannot reach the NATS server at {url}: {_why(exc)}") from exc
 
 
-async def astream_info(js: JetStreamContext, stream: str) -> StreamInfo:
+async def astream_info(nc: Client, stream: str) -> StreamInfo:
     try:
-        info = await js.stream_info(stream)
+        info = await nc.jetstream().stream_info(stream)
     except nats.js.errors.NotFoundError as exc:
         raise StreamError(f"JetStream stream {stream!r} does not exist") from exc
     except nats.js.errors.ServiceUnavailableError as exc:
@@ -90,11 +98,15 @@ async def astream_info(js: JetStreamContext, stream: str) -> StreamInfo:
     return StreamInfo(state.first_seq, state.last_seq, state.messages)
 
 
-async def aensure_stream(js: JetStreamContext, stream: str, subject: str) -> None:
+async def aensure_stream(nc: Client, stream: str, subject: str) -> None:
+    js = nc.jetstream()
     try:
         info = await js.stream_info(stream)
     except nats.js.errors.NotFoundError:
-        await js.add_stream(name=stream, subjects=[subject], storage=StorageType.FILE)
+        try:
+            await js.add_stream(name=stream, subjects=[subject], storage=StorageType.FILE)
+        except nats.js.errors.BadRequestError as exc:
+            raise StreamError(f"cannot create JetStream stream {stream!r} for {subject!r}: {exc.description}") from exc
         return
     if not any(_matches(pattern, subject) for pattern in info.config.subjects or []):
         raise StreamError(f"JetStream stream {stream!r} exists but does not capture subject {subject!r} (it has {info.config.subjects})")
@@ -111,10 +123,10 @@ def _matches(pattern: str, subject: str) -> bool:
     return len(want) == len(have)
 
 
-async def apublish_events(js: JetStreamContext, subject: str, lines: Iterable[bytes], batch: int = 1000, timeout: float = 10.0) -> int:
+async def apublish_events(nc: Client, subject: str, lines: Iterable[bytes], batch: int = 1000, timeout: float = 10.0) -> int:
     """Publish each non-blank line as one message, `batch` acknowledgements in flight at a
     time; returns how many the stream stored (re-published event ids are not counted)."""
-    stored = 0
+    js, stored = nc.jetstream(), 0
     pending: list[asyncio.Future] = []
 
     async def settle() -> int:
@@ -142,7 +154,7 @@ async def apublish_events(js: JetStreamContext, subject: str, lines: Iterable[by
 
 
 async def aconsume(
-    js: JetStreamContext,
+    nc: Client,
     stream: str,
     subject: str,
     start_after: int,
@@ -157,7 +169,7 @@ async def aconsume(
 
     Ends when idle for `idle_timeout` seconds, when `stop` is set, or after `max_messages`.
     An exception from `handle` propagates: that batch counts as not handled."""
-    info = await astream_info(js, stream)
+    info = await astream_info(nc, stream)
     if start_after > info.last_sequence:
         raise StreamError(
             f"offset {start_after} is beyond the last sequence {info.last_sequence} of stream {stream!r} (was it recreated?)"
@@ -167,7 +179,7 @@ async def aconsume(
             f"stream {stream!r} no longer holds the messages after offset {start_after} "
             f"(its first sequence is {info.first_sequence}): they were removed by its limits"
         )
-    puller = await _Puller.start(js, stream, subject, start_after)
+    puller = await _Puller.start(nc, stream, subject, start_after)
     last, seen, idle_since = start_after, 0, time.monotonic()
     try:
         while not (stop is not None and stop.is_set()) and (max_messages is None or seen < max_messages):
@@ -194,10 +206,10 @@ class _Puller:
     no reply of an old request can mix into the next; a callback subscription avoids the
     per-message task that `PullSubscription.fetch` creates (several times faster)."""
 
-    def __init__(self, js: JetStreamContext, stream: str, name: str):
-        self.js, self.stream, self.name = js, stream, name
-        self.next_request = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{name}"
-        self.inbox = js._nc.new_inbox()
+    def __init__(self, nc: Client, stream: str, name: str):
+        self.nc, self.js, self.stream, self.name = nc, nc.jetstream(), stream, name
+        self.next_request = f"{DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{name}"
+        self.inbox = nc.new_inbox()
         self.sub = None
         self.expected = 1  # the consumer's sequence: contiguous unless messages were lost in transit
         self.items: Batch = []
@@ -205,8 +217,8 @@ class _Puller:
         self.done: asyncio.Future | None = None
 
     @classmethod
-    async def start(cls, js: JetStreamContext, stream: str, subject: str, after: int) -> _Puller:
-        puller = cls(js, stream, f"lendguard-{uuid.uuid4().hex[:12]}")
+    async def start(cls, nc: Client, stream: str, subject: str, after: int) -> _Puller:
+        puller = cls(nc, stream, f"lendguard-{uuid.uuid4().hex[:12]}")
         config = ConsumerConfig(
             name=puller.name,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -218,12 +230,12 @@ class _Puller:
             num_replicas=1,
         )
         try:
-            await js.add_consumer(stream, config=config)
+            await puller.js.add_consumer(stream, config=config)
         except nats.js.errors.NotFoundError as exc:
             raise StreamError(f"JetStream stream {stream!r} does not exist") from exc
         except nats.js.errors.BadRequestError as exc:
             raise StreamError(f"cannot read subject {subject!r} from stream {stream!r}: {exc.description}") from exc
-        puller.sub = await js._nc.subscribe(puller.inbox, cb=puller._receive)
+        puller.sub = await nc.subscribe(puller.inbox, cb=puller._receive)
         return puller
 
     async def pull(self, want: int, wait: float) -> Batch:
@@ -231,7 +243,7 @@ class _Puller:
         self.items, self.want = [], want
         self.done = asyncio.get_running_loop().create_future()
         request = {"batch": want, "expires": int(wait * 1e9), "no_wait": True}
-        await self.js._nc.publish(self.next_request, json.dumps(request).encode(), reply=self.inbox)
+        await self.nc.publish(self.next_request, json.dumps(request).encode(), reply=self.inbox)
         await asyncio.wait_for(self.done, wait + 5)  # the server always ends the request; the margin is for a dead one
         return self.items
 
@@ -266,10 +278,11 @@ class _Puller:
 
 
 # ---- synchronous wrappers -------------------------------------------------------------------
-async def _with_js(url: str, work):
-    nc = await _connect(url)
+async def _connected(url: str, work):
+    """Run `work(connection)` and translate the client's errors into StreamError."""
+    nc = await connect(url)
     try:
-        return await work(nc.jetstream())
+        return await work(nc)
     except nats.errors.ConnectionClosedError as exc:
         raise StreamError(f"lost the connection to the NATS server at {url}") from exc
     except (nats.errors.TimeoutError, asyncio.TimeoutError) as exc:
@@ -282,16 +295,16 @@ async def _with_js(url: str, work):
 
 def ensure_stream(url: str, stream: str, subject: str) -> None:
     """Create `stream` (file storage) capturing `subject` unless it exists."""
-    asyncio.run(_with_js(url, lambda js: aensure_stream(js, stream, subject)))
+    asyncio.run(_connected(url, lambda nc: aensure_stream(nc, stream, subject)))
 
 
 def stream_info(url: str, stream: str) -> StreamInfo:
-    return asyncio.run(_with_js(url, lambda js: astream_info(js, stream)))
+    return asyncio.run(_connected(url, lambda nc: astream_info(nc, stream)))
 
 
 def publish_events(url: str, subject: str, lines: Iterable[bytes], batch: int = 1000) -> int:
     """Publish raw JSON events, one message each; returns how many the stream stored."""
-    return asyncio.run(_with_js(url, lambda js: apublish_events(js, subject, lines, batch)))
+    return asyncio.run(_connected(url, lambda nc: apublish_events(nc, subject, lines, batch)))
 
 
 def consume(
@@ -307,5 +320,5 @@ def consume(
 ) -> int:
     """`aconsume` on its own connection; returns the last sequence handled."""
     return asyncio.run(
-        _with_js(url, lambda js: aconsume(js, stream, subject, start_after, handle, batch, idle_timeout, stop, max_messages))
+        _connected(url, lambda nc: aconsume(nc, stream, subject, start_after, handle, batch, idle_timeout, stop, max_messages))
     )

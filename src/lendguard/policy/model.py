@@ -440,12 +440,27 @@ class SequenceRule(WindowedRule):
 
 class EntropyRule(WindowedRule):
     """The Shannon entropy (bits) of `field` over the key's window exceeds `threshold`,
-    once `min_events` are seen: a habit suddenly spread over many values."""
+    once `min_events` are seen: a habit suddenly spread over many values. With a
+    `baseline` (a longer look-back that includes the window), the entropy must also
+    exceed that of the events before the window by `min_rise` bits: a user who always
+    spread their spending is not a sudden change."""
 
     kind: Literal["entropy"]
     field: str
     threshold: float = Field(gt=0)
     min_events: int = Field(ge=1)
+    baseline: str = ""
+    min_rise: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _baseline(self) -> EntropyRule:
+        if self.baseline and duration_seconds(self.baseline) <= self.window_seconds:
+            raise ValueError(f"baseline {self.baseline!r} must be longer than the window {self.window!r}")
+        return self
+
+    @property
+    def baseline_seconds(self) -> int:
+        return duration_seconds(self.baseline) if self.baseline else 0
 
     def fields(self) -> list[tuple[str, str]]:
         return [*super().fields(), ("field", self.field)]
