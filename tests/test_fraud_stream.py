@@ -209,3 +209,48 @@ def test_late_entries_land_at_their_event_time(entries, data):
     # Nothing still needed is forgotten: every kept entry newer than newest - width - lateness is there.
     needed = sorted(t for t in kept if t > newest - WIDTH - lateness)
     assert [t for t in window.times if t > newest - WIDTH - lateness] == needed
+
+
+# ---- NATS JetStream end to end -------------------------------------------------------------------
+def _nats_up() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 4222), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _nats_up(), reason="no NATS server with JetStream on 127.0.0.1:4222 (.ci/run starts one)")
+def test_the_engine_consumes_jetstream_from_its_checkpoint(tmp_path):
+    import uuid
+
+    from lendguard.fraud.stream_nats import DEFAULT_URL, connect
+
+    name = f"LGTEST_{uuid.uuid4().hex[:8].upper()}"
+    subject = f"lgtest.{name.lower()}"
+    events = [e for u in "abcd" for e in consents(u, POLICY)] + [login(u, at(minutes=i), device="farm") for i, u in enumerate("abcd")]
+    file = tmp_path / "events.jsonl"
+    file.write_bytes(b"\n".join(raw for _, raw in numbered(events)) + b"\n")
+    common = ["--url", DEFAULT_URL, "--stream", name, "--subject", subject]
+    try:
+        lendguard("fraud", "publish", str(file), *common)
+        first = json.loads(lendguard("fraud", "consume", "-d", str(tmp_path / "d"), *common, "--max", "13", "--idle", "1", "--json").stdout)
+        assert first["applied"] == 13 and first["transitions"] == 0  # the farm's fourth login not read yet
+        second = json.loads(lendguard("fraud", "consume", "-d", str(tmp_path / "d"), *common, "--idle", "1", "--json").stdout)
+        assert second["applied"] == len(events) - 13 and second["skipped"] == 0
+        assert second["transitions_by_rule"] == {"FR01": 4}
+        third = json.loads(lendguard("fraud", "consume", "-d", str(tmp_path / "d"), *common, "--idle", "1", "--json").stdout)
+        assert third["applied"] == 0 and third["transitions"] == 0
+    finally:
+        import asyncio
+
+        async def drop() -> None:
+            client = await connect(DEFAULT_URL)
+            try:
+                await client.jetstream().delete_stream(name)
+            finally:
+                await client.close()
+
+        asyncio.run(drop())

@@ -22,6 +22,8 @@ from lendguard.cli.common import (
     _progress,
     console,
 )
+from lendguard.cli.fraud_stream_cmd import NatsUrl, StreamName, Subject  # noqa: E402
+from lendguard.fraud.stream_nats import DEFAULT_STREAM, DEFAULT_SUBJECT, DEFAULT_URL  # noqa: E402
 
 app = typer.Typer(help="Real-time anti-fraud: streaming rules, risk levels R1–R3, rings.", no_args_is_help=True)
 
@@ -142,14 +144,14 @@ def report(data_dir: DataDir = DEFAULT_DATA_DIR, as_json: JsonOption = False) ->
 def consume(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     policy: PolicyPath = None,
-    url: Annotated[str, typer.Option(help="NATS server.", envvar="LENDGUARD_NATS_URL")] = "nats://127.0.0.1:4222",
-    stream: Annotated[str, typer.Option(help="JetStream stream.")] = "LENDGUARD_EVENTS",
-    subject: Annotated[str, typer.Option(help="Subject the events are published on.")] = "lendguard.events",
+    url: NatsUrl = DEFAULT_URL,
+    stream: StreamName = DEFAULT_STREAM,
+    subject: Subject = DEFAULT_SUBJECT,
     idle: Annotated[float, typer.Option(help="Stop after this many seconds without a message.")] = 5.0,
     max_messages: Annotated[Optional[int], typer.Option("--max", help="Stop after this many messages.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Consume a NATS JetStream subject from the checkpoint's offset (exactly-once effect)."""
+    """Consume a NATS JetStream subject from the checkpoint's sequence (exactly-once effect)."""
     from lendguard.fraud.nats_runner import StreamError, consume_into
     from lendguard.fraud.runner import FraudRunner
 
@@ -158,6 +160,7 @@ def consume(
     try:
         report = consume_into(runner, url, stream, subject, idle_timeout=idle, max_messages=max_messages)
     except StreamError as exc:
+        runner.close()  # keep what was applied before the error
         raise _fail(str(exc)) from exc
     report.transitions += runner.recover_due()
     runner.close()
@@ -269,6 +272,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 # Commands kept in their own modules.
-from lendguard.cli import fraud_rings_cmd  # noqa: E402
+from lendguard.cli import fraud_rings_cmd, fraud_stream_cmd  # noqa: E402
 
 fraud_rings_cmd.register(app)
+fraud_stream_cmd.register(app)

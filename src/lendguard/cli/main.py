@@ -166,7 +166,7 @@ def evaluate(
     for kind, path in written.items():
         console.print(f"  {kind:8} {path}")
     if report:
-        _report(result, out, synthetic=events is None and _is_synthetic(data_dir))
+        _report(result, out, synthetic=events is None and _is_synthetic(data_dir), data_dir=None if events else data_dir)
 
 
 def _is_synthetic(data_dir: Path) -> bool:
@@ -175,15 +175,29 @@ def _is_synthetic(data_dir: Path) -> bool:
     return synthetic_as_of(data_dir) is not None
 
 
-def _report(result, out: Path, synthetic: bool) -> None:
+def _report(result, out: Path, synthetic: bool, data_dir: Path | None = None) -> None:
     from lendguard.report.html import write_html_report
     from lendguard.report.summary import summarize_for_policy
     from lendguard.report.terminal import render_summary
 
     summary = summarize_for_policy(result.decisions, result.policy)
     render_summary(summary, console)
-    path = write_html_report(result.decisions, summary, out / "report.html", result.policy, result.as_of, synthetic=synthetic)
+    rings, detection = _fraud_findings(data_dir) if data_dir is not None else (None, None)
+    path = write_html_report(
+        result.decisions, summary, out / "report.html", result.policy, result.as_of, synthetic=synthetic, rings=rings, detection=detection
+    )
     console.print(f"HTML report: {path}")
+
+
+def _fraud_findings(data_dir: Path):
+    """The graph job's rings and, on synthetic data, detection figures on planted fraud."""
+    from lendguard.fraud.evaluation import evaluate_detection, load_labels
+    from lendguard.fraud.graph_job import list_rings
+
+    engine = EventStore(data_dir).engine
+    rings = [found.ring for found in list_rings(engine, limit=50)]
+    labels = load_labels(data_dir)
+    return rings, (evaluate_detection(engine, labels) if labels is not None else None)
 
 
 # ---- demo ------------------------------------------------------------------------------------

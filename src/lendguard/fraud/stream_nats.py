@@ -193,8 +193,9 @@ async def aconsume(
             if items:
                 handle(items)
                 last, seen, idle_since = items[-1][0], seen + len(items), time.monotonic()
-    except nats.errors.Error as exc:
-        raise StreamError(f"reading {subject!r} from stream {stream!r} failed after sequence {last}: {_why(exc)}") from exc
+    except (nats.errors.Error, asyncio.TimeoutError) as exc:
+        why = "lost the connection to the server" if nc.is_closed else _why(exc)
+        raise StreamError(f"reading {subject!r} from stream {stream!r} failed after sequence {last}: {why}") from exc
     finally:
         await puller.close()
     return last

@@ -279,7 +279,15 @@ generator; the numbers illustrate the policy, they describe no real person.</div
 <div class="grid">
 {% for div in section.divs %}<div class="chart">{{ div }}</div>
 {% endfor %}</div>
-{% endfor %}</main>
+{% endfor %}
+{% if fraud %}<h2>Anti-fraud: rings and detection</h2>
+<div class="meta">{{ fraud.note }}</div>
+{% if fraud.rings_div %}<div class="chart">{{ fraud.rings_div }}</div>{% endif %}
+{% if fraud.rules %}<table>
+<tr><th>Detector</th><th>Planted pattern</th><th>Users raised</th><th>Precision</th><th>Planted</th><th>Recall</th></tr>
+{% for r in fraud.rules %}<tr><td><b>{{ r.rule_id }}</b></td><td>{{ r.target_pattern or "-" }}</td><td class="n">{{ "{:,}".format(r.users_raised) }}</td><td class="n">{{ "-" if r.precision is none else "{:.1%}".format(r.precision) }}</td><td class="n">{{ "{:,}".format(r.planted) }}</td><td class="n">{{ "-" if r.recall is none else "{:.1%}".format(r.recall) }}</td></tr>
+{% endfor %}</table>{% endif %}
+{% endif %}</main>
 </body>
 </html>
 """
@@ -292,8 +300,13 @@ def render_html(
     *,
     synthetic: bool = False,
     title: str = "lendguard: loan-entry visibility report",
+    rings: Sequence | None = None,
+    detection: dict | None = None,
 ) -> str:
-    """The report page as a string (plotly.js embedded once in the head)."""
+    """The report page as a string (plotly.js embedded once in the head).
+
+    `rings` (the graph job's, largest first) are drawn; `detection` (precision and recall
+    on planted fraud, `fraud.evaluation`) is tabled."""
     ids = iter(chart_ids(summary))
     overview = [_div(funnel_figure(summary), next(ids)), _div(failures_figure(summary), next(ids))]
     for groups, name, label in (
@@ -342,7 +355,27 @@ def render_html(
         reasons_div=reasons_div,
         reasons=summary.top_reasons[:TOP_REASONS],
         sections=sections,
+        fraud=_fraud_section(rings, detection),
     )
+
+
+def _fraud_section(rings: Sequence | None, detection: dict | None) -> dict | None:
+    if not rings and not detection:
+        return None
+    from lendguard.report.fraud_rings import rings_figure
+
+    note = f"{len(rings or []):,} rings found by the graph job; the largest are drawn (flagged members in red)." if rings else "No rings found."
+    if detection and detection.get("users_raised"):
+        share = detection["false_positive_share"]
+        note += (
+            f" {detection['users_raised']:,} users raised above R0, {detection['false_positives']:,} of them without a fraud label"
+            + (f" ({share:.1%} false positives; seed 003 cites about 6.3%)." if share is not None else ".")
+        )
+    return {
+        "note": note,
+        "rings_div": _div(rings_figure(list(rings), top=3), "chart-fraud-rings") if rings else None,
+        "rules": (detection or {}).get("rules", []),
+    }
 
 
 def write_html_report(
@@ -353,6 +386,8 @@ def write_html_report(
     as_of: AsOf | None = None,
     *,
     synthetic: bool = False,
+    rings: Sequence | None = None,
+    detection: dict | None = None,
 ) -> Path:
     """Write the report to `path`; `result_or_decisions` is a PopulationResult or its decisions frame.
 
@@ -365,5 +400,5 @@ def write_html_report(
     summary = _complete(summary, decisions, policy)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(summary, policy, as_of, synthetic=synthetic), encoding="utf-8")
+    path.write_text(render_html(summary, policy, as_of, synthetic=synthetic, rings=rings, detection=detection), encoding="utf-8")
     return path
