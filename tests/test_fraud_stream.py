@@ -205,7 +205,7 @@ def test_late_entries_land_at_their_event_time(entries, data):
         newest = t if newest is None else max(newest, t)
         window.push(t, value, 1.0, f"e{i}", WIDTH, WIDTH + lateness)
         kept.append(t)
-    assert window.times == sorted(window.times)
+    assert list(window.times) == sorted(window.times)
     # Nothing still needed is forgotten: every kept entry newer than newest - width - lateness is there.
     needed = sorted(t for t in kept if t > newest - WIDTH - lateness)
     assert [t for t in window.times if t > newest - WIDTH - lateness] == needed

@@ -1,7 +1,7 @@
 """The streaming fraud engine: events in, signals out, in event time, with consent applied.
 
 Pure state, no I/O: the runner (`fraud/runner.py`) feeds it decoded events, stores the
-signals' transitions and checkpoints `snapshot()` with the stream offset. The engine
+signals' transitions and checkpoints its `state` with the stream offset. The engine
 only lets a rule see an event when the user's grants cover the event's data category
 for the engine's purpose (the streaming form of the data gate), and it refuses events
 later than the policy's tolerance behind the newest event time seen.
@@ -9,7 +9,6 @@ later than the policy's tolerance behind the newest event time seen.
 
 from __future__ import annotations
 
-import pickle
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,14 +121,6 @@ class FraudEngine:
             scopes.add(event.scope)
         else:
             scopes.discard(event.scope)
-
-    # ---- checkpoints --------------------------------------------------------------------------
-    def snapshot(self) -> bytes:
-        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @classmethod
-    def restore(cls, policy: Policy, blob: bytes) -> FraudEngine:
-        return cls(policy, pickle.loads(blob))
 
     def take_reads(self) -> dict[str, set[str]]:
         """The users whose data each category gave the rules since the last call (for the access log)."""

@@ -9,13 +9,15 @@ account. Thresholds, windows, fields and levels all come from the policy.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Callable, Hashable
+from sys import intern
 from typing import Any
 
 from lendguard.fraud.signals import Signal
-from lendguard.fraud.windows import KeyWindow, Tally, tally_of
+from lendguard.fraud.windows import KeyWindow, Tally, entropy_of, tally_of
 from lendguard.policy.model import (
     CountRule,
     DistinctCountRule,
@@ -46,7 +48,8 @@ class RuleState:
     def __init__(self) -> None:
         self.windows: dict[Hashable, KeyWindow] = {}
         self.signalled: dict[str, int] = {}
-        self.baselines: dict[Hashable, KeyWindow] = {}  # the longer look-back of entropy rules
+        self.baselines: dict[Hashable, dict[int, int]] = {}  # entropy rules' habit: day << 16 | value id -> count
+        self.value_ids: dict[Hashable, int] = {}
 
 
 class Evaluator(ABC):
@@ -124,7 +127,7 @@ class CountEvaluator(TallyEvaluator):
     def judge(self, event, t, key, window, tally, i, j):
         if tally.n <= self.rule.threshold:
             return []
-        hit = self.signal(event.user_id, t, key, window.ids[i:j], {"events": tally.n, "threshold": self.rule.threshold})
+        hit = self.signal(event.user_id, t, key, window.evidence_of(i, j), {"events": tally.n, "threshold": self.rule.threshold})
         return [hit] if hit else []
 
 
@@ -134,7 +137,7 @@ class DistinctCountEvaluator(TallyEvaluator):
         if distinct <= self.rule.threshold:
             return []
         details = {"distinct": distinct, "threshold": self.rule.threshold, "field": self.rule.field}
-        evidence = window.ids[i:j]
+        evidence = window.evidence_of(i, j)
         users = sorted(str(u) for u in tally.counts) if self.rule.signal_to == "members" else [event.user_id]
         found = [self.signal(user, t, key, evidence, details) for user in users]
         return [s for s in found if s]
@@ -153,24 +156,67 @@ class ShareEvaluator(TallyEvaluator):
         if share <= rule.threshold:
             return []
         details = {"share": round(share, 4), "top": rule.top, "threshold": rule.threshold, "events": tally.n, "counterparties": len(tally.sums)}
-        hit = self.signal(event.user_id, t, key, window.ids[i:j], details)
+        hit = self.signal(event.user_id, t, key, window.evidence_of(i, j), details)
         return [hit] if hit else []
 
 
 class EntropyEvaluator(TallyEvaluator):
+    """With a baseline, the user's habit is kept as per-day counts (compact for a stream of
+    millions of users) and compared only when the window's entropy is above the threshold."""
+
+    def __init__(self, rule: Any, lateness_us: int):
+        super().__init__(rule, lateness_us)
+        self.baseline_us = rule.baseline_seconds * US
+        self.baseline_days = rule.baseline_seconds // 86_400 + 1
+        self.prune_at = 4 * self.baseline_days  # day-value slots per key before old days are dropped
+        self.min_events, self.threshold = rule.min_events, rule.threshold
+
     def on_event(self, event: Any, t: int, flagged: Callable[[str], bool]) -> list[Signal]:
-        rule = self.rule
-        if rule.baseline:
-            value = getattr(event, rule.field)
-            if value is not None:
-                baselines = self.state.baselines
-                key = getattr(event, self.key)
-                window = baselines.get(key)
-                if window is None:
-                    window = baselines[key] = KeyWindow()
-                width = rule.baseline_seconds * US
-                window.push(t, value, 1.0, event.event_id, width, width + self.keep - self.width)
-        return super().on_event(event, t, flagged)
+        """Payments are most of the stream: the in-order case is written out here."""
+        value = getattr(event, self.rule.field)
+        if value is None:
+            return []
+        if type(value) is str:
+            value = intern(value)
+        key = getattr(event, self.key)
+        if self.baseline_us:
+            self._remember(key, value, t)
+        windows = self.state.windows
+        window = windows.get(key)
+        if window is None:
+            window = windows[key] = KeyWindow()
+        times = window.times
+        if times and t < times[-1]:
+            return super().on_event(event, t, flagged)  # late: the general path
+        window.append(t, value, 1.0, event.event_id, self.width, self.keep)
+        tally = window.tally
+        n = tally.n
+        if n < self.min_events or math.log2(n) - tally.c_log_c / n <= self.threshold:
+            return []
+        return self.judge(event, t, key, window, tally, window.lo, len(times))
+
+    def _remember(self, key: Hashable, value: Hashable, t: int) -> None:
+        """Count the value in the key's day bucket (the habit a rise is measured against).
+
+        One flat dict of ints per key, `day << 16 | value id` -> count: millions of keys
+        stay cheap to hold and to checkpoint."""
+        state = self.state
+        vid = state.value_ids.get(value)
+        if vid is None:
+            vid = state.value_ids[value] = len(state.value_ids)
+        days = state.baselines.get(key)
+        if days is None:
+            days = state.baselines[key] = {}
+        slot = (t // DAY_US) << 16 | vid
+        count = days.get(slot)
+        if count is None:
+            days[slot] = 1
+            if len(days) > self.prune_at:
+                oldest = (t // DAY_US - self.baseline_days - 2) << 16
+                for stale in [k for k in days if k < oldest]:
+                    del days[stale]
+        else:
+            days[slot] = count + 1
 
     def judge(self, event, t, key, window, tally, i, j):
         rule = self.rule
@@ -181,24 +227,28 @@ class EntropyEvaluator(TallyEvaluator):
             return []
         details = {"entropy_bits": round(entropy, 4), "threshold": rule.threshold, "events": tally.n, "values": len(tally.counts)}
         if rule.baseline:
-            before = self._before(key, tally)
+            before = self._before(key, t)
             if before is None or entropy - before < rule.min_rise:
                 return []  # no habit to compare with yet, or no more spread than the usual one
             details |= {"baseline_bits": round(before, 4), "min_rise": rule.min_rise}
-        hit = self.signal(event.user_id, t, key, window.ids[i:j], details)
+        hit = self.signal(event.user_id, t, key, window.evidence_of(i, j), details)
         return [hit] if hit else []
 
-    def _before(self, key: Hashable, recent: Tally) -> float | None:
-        """Entropy of the baseline's events that precede the window (its counts minus the
-        window's); None when there are fewer than `min_events` of them: no habit yet."""
-        longer = self.state.baselines.get(key)
-        if longer is None:
+    def _before(self, key: Hashable, t: int) -> float | None:
+        """Entropy of the key's values in the baseline before the window (whole days);
+        None when there are fewer than `min_events` of them: no habit yet."""
+        days = self.state.baselines.get(key)
+        if not days:
             return None
-        before = Tally()
-        for value, count in longer.tally.counts.items():
-            for _ in range(count - recent.counts.get(value, 0)):
-                before.add(value, 1.0)
-        return before.entropy() if before.n >= self.rule.min_events else None
+        first = ((t - self.baseline_us) // DAY_US) << 16
+        last = ((t - self.width) // DAY_US) << 16  # days wholly before the window start
+        merged: dict[int, int] = {}
+        for slot, count in days.items():
+            if first <= slot < last:
+                vid = slot & 0xFFFF
+                merged[vid] = merged.get(vid, 0) + count
+        entropy, n = entropy_of(merged)
+        return entropy if n >= self.rule.min_events else None
 
 
 class SequenceEvaluator(Evaluator):
@@ -219,7 +269,7 @@ class SequenceEvaluator(Evaluator):
             gap = window.times[b] - window.times[a]
             if window.values[a] != window.values[b] and gap < self.width:
                 details = {"from": window.values[a], "to": window.values[b], "minutes": round(gap / US / 60, 1), "field": self.rule.field}
-                hit = self.signal(event.user_id, window.times[b], key, [window.ids[a], window.ids[b]], details)
+                hit = self.signal(event.user_id, window.times[b], key, window.evidence(window.times[a], window.times[b]), details)
                 if hit:
                     found.append(hit)
         return found

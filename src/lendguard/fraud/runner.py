@@ -81,7 +81,7 @@ class FraudRunner:
         self.offset = 0
         if self.path.exists():
             saved = pickle.loads(self.path.read_bytes())
-            self.engine = FraudEngine.restore(policy, saved["state"])
+            self.engine = FraudEngine(policy, saved["state"])
             self.source, self.offset = saved["source"], saved["offset"]
         else:
             self.engine = FraudEngine(policy)
@@ -91,6 +91,7 @@ class FraudRunner:
             self.engine.state.levels.update(self.book.stored_levels())
             self.engine.state.levels_seeded = True
         self._since_checkpoint = 0
+        self._writer = 0  # pid of a checkpoint being written in the background
         self.uses = {
             name: DataUse(name, ROWS, policy.fraud.purpose) for name in policy.consent.categories
         }
@@ -144,7 +145,7 @@ class FraudRunner:
                 if progress:
                     progress(MICRO_BATCH)
                 if since_checkpoint >= every:
-                    self.checkpoint()
+                    self.checkpoint(background=True)
                     report.checkpoints += 1
                     since_checkpoint = 0
             last = offset
@@ -190,25 +191,54 @@ class FraudRunner:
         newest = self.engine.state.newest_us
         return [] if newest is None else self.book.recover_due(moment(newest))
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, background: bool = False) -> None:
         """Log the reads since the last checkpoint, then save state and offset in one file,
         atomically (write, fsync, rename). A crash in between logs those reads twice,
-        never not at all."""
+        never not at all.
+
+        With `background` (during a run, where the OS can fork), a forked child writes
+        the copy-on-write snapshot of this moment while the stream goes on: pickling
+        millions of windows takes seconds. At most one child runs; an older checkpoint
+        stays in place until the new one is complete, so a crash at any point resumes
+        from a consistent state and offset."""
         reads = self.engine.take_reads()
         AccessLog(self.store.engine, self.data_dir).record_reads(
             "fraud", {self.uses[category]: users for category, users in reads.items()}, self.actor
         )
-        saved = {"source": self.source, "offset": self.offset, "saved_at": dt.datetime.now(dt.timezone.utc), "state": self.engine.snapshot()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.path, pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL))
         self._since_checkpoint = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._wait_for_writer()
+        if background and hasattr(os, "fork"):
+            pid = os.fork()
+            if pid == 0:  # the child: write the snapshot and leave without cleanup handlers
+                code = 1
+                try:
+                    self._write_checkpoint()
+                    code = 0
+                finally:
+                    os._exit(code)
+            self._writer = pid
+            return
+        self._write_checkpoint()
+
+    def _write_checkpoint(self) -> None:
+        saved = {"source": self.source, "offset": self.offset, "saved_at": dt.datetime.now(dt.timezone.utc), "state": self.engine.state}
+        _atomic_write(self.path, pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _wait_for_writer(self) -> None:
+        if self._writer:
+            _, status = os.waitpid(self._writer, 0)
+            self._writer = 0
+            if status != 0:
+                raise RuntimeError(f"the checkpoint writer failed (status {status}); {self.path} holds the previous checkpoint")
 
     def close(self) -> None:
+        """The final checkpoint, written before returning."""
         self.checkpoint()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # a writer of its own
     with open(temporary, "wb") as handle:
         handle.write(data)
         handle.flush()

@@ -9,8 +9,11 @@ at its event time and the windows it belongs to recomputed exactly from the entr
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Hashable
+from sys import intern
 
 
 class Tally:
@@ -24,6 +27,12 @@ class Tally:
         self.n = 0
         self.total = 0.0
         self.c_log_c = 0.0  # sum over values of c * log2(c)
+
+    def __getstate__(self) -> tuple:
+        return self.counts, self.sums, self.n, self.total, self.c_log_c
+
+    def __setstate__(self, state: tuple) -> None:
+        self.counts, self.sums, self.n, self.total, self.c_log_c = state
 
     def add(self, value: Hashable, weight: float) -> None:
         counts = self.counts
@@ -67,6 +76,14 @@ def _clogc(c: int) -> float:
     return _CLOGC[c] if c < 4096 else c * math.log2(c)
 
 
+def entropy_of(counts: dict[Hashable, int]) -> tuple[float, int]:
+    """(Shannon entropy in bits, number of events) of value counts."""
+    n = sum(counts.values())
+    if n == 0:
+        return 0.0, 0
+    return max(0.0, math.log2(n) - sum(_clogc(c) for c in counts.values()) / n), n
+
+
 def tally_of(values: list[Hashable], weights: list[float]) -> Tally:
     tally = Tally()
     for value, weight in zip(values, weights, strict=True):
@@ -74,19 +91,32 @@ def tally_of(values: list[Hashable], weights: list[float]) -> Tally:
     return tally
 
 
+EVIDENCE = 20  # event ids kept per key: the most recent ones name a hit's evidence
+
+
 class KeyWindow:
     """The entries of one key, sorted by event time (microseconds), and the tally of the
-    newest window. `lo` is the first entry inside it; earlier ones are kept for late events."""
+    newest window. `lo` is the first entry inside it; earlier ones are kept for late events.
 
-    __slots__ = ("times", "values", "weights", "ids", "lo", "tally")
+    Kept compact, since a stream holds millions of keys: times in an int64 array, values
+    interned (one string object per distinct value), and only the last `EVIDENCE` event
+    ids (with their times) for a hit's evidence."""
+
+    __slots__ = ("times", "values", "weights", "recent", "lo", "tally")
 
     def __init__(self) -> None:
-        self.times: list[int] = []
+        self.times = array("q")
         self.values: list[Hashable] = []
         self.weights: list[float] = []
-        self.ids: list[str] = []
+        self.recent: deque[tuple[int, str]] = deque(maxlen=EVIDENCE)
         self.lo = 0
         self.tally = Tally()
+
+    def __getstate__(self) -> tuple:  # plain tuples: pickling millions of windows stays fast
+        return self.times, self.values, self.weights, self.recent, self.lo, self.tally
+
+    def __setstate__(self, state: tuple) -> None:
+        self.times, self.values, self.weights, self.recent, self.lo, self.tally = state
 
     @property
     def newest(self) -> int | None:
@@ -96,29 +126,37 @@ class KeyWindow:
         """Add an entry; returns True when it arrived late (before the key's newest time).
 
         `width` is the window, `keep` how far before the newest time entries are kept
-        (window + lateness)."""
+        (window + lateness). The common in-order case touches no more than it must."""
+        if type(value) is str:
+            value = intern(value)
         times = self.times
         if not times or t >= times[-1]:
-            times.append(t)
-            self.values.append(value)
-            self.weights.append(weight)
-            self.ids.append(event_id)
-            self.tally.add(value, weight)
-            self._slide(t - width)
-            self._forget(t - keep)
+            self.append(t, value, weight, event_id, width, keep)
             return False
+        self.recent.append((t, event_id))
         at = bisect_right(times, t)
         times.insert(at, t)
         self.values.insert(at, value)
         self.weights.insert(at, weight)
-        self.ids.insert(at, event_id)
         if t > times[-1] - width:
             self.tally.add(value, weight)
-            if at < self.lo:
-                self.lo = at  # cannot happen: entries before lo are outside the window
         elif at <= self.lo:
             self.lo += 1
         return True
+
+    def append(self, t: int, value: Hashable, weight: float, event_id: str, width: int, keep: int) -> None:
+        """The in-order case of `push` (t at or after the newest time; value interned)."""
+        self.recent.append((t, event_id))
+        times = self.times
+        times.append(t)
+        self.values.append(value)
+        self.weights.append(weight)
+        self.tally.add(value, weight)
+        horizon = t - width
+        if times[self.lo] <= horizon:
+            self._slide(horizon)
+        if self.lo > 64:
+            self._forget(t - keep)
 
     def _slide(self, horizon: int) -> None:
         times, lo, tally = self.times, self.lo, self.tally
@@ -130,13 +168,21 @@ class KeyWindow:
     def _forget(self, horizon: int) -> None:
         """Drop entries too old for any late event to need (in chunks, to stay amortised)."""
         cut = bisect_right(self.times, horizon, 0, self.lo)
-        if cut > 64 or (cut and cut * 2 > len(self.times)):
-            del self.times[:cut], self.values[:cut], self.weights[:cut], self.ids[:cut]
+        if cut > 64:
+            del self.times[:cut], self.values[:cut], self.weights[:cut]
             self.lo -= cut
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Index range of entries with start < t <= end."""
         return bisect_right(self.times, start), bisect_right(self.times, end)
+
+    def evidence(self, first: int, last: int) -> list[str]:
+        """Ids of the recent events with first <= t <= last, in time order."""
+        return [event_id for t, event_id in sorted(self.recent) if first <= t <= last]
+
+    def evidence_of(self, i: int, j: int) -> list[str]:
+        """Ids of the recent events among entries i..j-1."""
+        return self.evidence(self.times[i], self.times[j - 1]) if j > i else []
 
     def window_ends_after(self, t: int, width: int) -> list[int]:
         """Event times of this key in [t, t + width): the windows a late entry at t joins."""
