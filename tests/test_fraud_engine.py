@@ -279,3 +279,20 @@ def test_transitions_carry_rule_evidence_and_time(tmp_path):
     row = transitions(runner.store.engine, "a")[0]
     assert row["rule_id"] == "FR01" and row["rule_key"] == "d1" and row["at"] == T0 + dt.timedelta(minutes=3)
     assert set(row["evidence"]) == {e.event_id for e in farm} and row["details"]["distinct"] == 4
+
+
+def test_state_expires_with_the_window(tmp_path):
+    """A key's entries older than the window plus the lateness are dropped: memory stays bounded."""
+    from lendguard.fraud.engine import FraudEngine
+    from lendguard.fraud.rules import micros
+
+    engine = FraudEngine(POLICY)
+    for event in consents("a", POLICY):
+        engine.process(event)
+    for day in range(200):  # one login a day for 200 days on one device
+        engine.process(login("a", at(days=day), device="d1", ip=f"10.0.{day // 250}.{day % 250}"))
+    window = engine.state.rules["FR01"].windows["d1"]
+    keep = POLICY.fraud.rules[0].window_seconds + POLICY.fraud.lateness_seconds
+    oldest_needed = micros(at(days=199)) - keep * 1_000_000
+    assert len(window.times) < 30 + 70  # 30 days in the window, old ones dropped in chunks
+    assert window.tally.n == 30 and all(t > oldest_needed - 70 * 86_400 * 1_000_000 for t in window.times)

@@ -207,7 +207,9 @@ class FraudRunner:
         )
         self._since_checkpoint = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._wait_for_writer()
+        if background and not self._writer_done(block=False):
+            return  # the previous snapshot is still being written: the stream does not wait for it
+        self._writer_done(block=True)
         if background and hasattr(os, "fork"):
             pid = os.fork()
             if pid == 0:  # the child: write the snapshot and leave without cleanup handlers
@@ -225,12 +227,17 @@ class FraudRunner:
         saved = {"source": self.source, "offset": self.offset, "saved_at": dt.datetime.now(dt.timezone.utc), "state": self.engine.state}
         _atomic_write(self.path, pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL))
 
-    def _wait_for_writer(self) -> None:
-        if self._writer:
-            _, status = os.waitpid(self._writer, 0)
-            self._writer = 0
-            if status != 0:
-                raise RuntimeError(f"the checkpoint writer failed (status {status}); {self.path} holds the previous checkpoint")
+    def _writer_done(self, block: bool) -> bool:
+        """Whether no background writer is running (reaping a finished one, checking it succeeded)."""
+        if not self._writer:
+            return True
+        pid, status = os.waitpid(self._writer, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return False
+        self._writer = 0
+        if status != 0:
+            raise RuntimeError(f"the checkpoint writer failed (status {status}); {self.path} holds the previous checkpoint")
+        return True
 
     def close(self) -> None:
         """The final checkpoint, written before returning."""

@@ -146,7 +146,11 @@ class KeyWindow:
 
     def append(self, t: int, value: Hashable, weight: float, event_id: str, width: int, keep: int) -> None:
         """The in-order case of `push` (t at or after the newest time; value interned)."""
-        self.recent.append((t, event_id))
+        recent = self.recent
+        recent.append((t, event_id))
+        if recent[0][0] <= t - keep:  # evidence older than any window that can still hit
+            while recent and recent[0][0] <= t - keep:
+                recent.popleft()
         times = self.times
         times.append(t)
         self.values.append(value)

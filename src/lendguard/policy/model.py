@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SharingLevel = Literal["none", "partial", "full"]
 Grade = Literal["A", "B", "C"]
@@ -361,6 +361,14 @@ def duration_seconds(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def _duration(text: str) -> str:
+    duration_seconds(text)
+    return text
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
 class FraudRuleBase(Strict):
     """Fields every streaming rule has: what it reads, how it is keyed, the level it raises."""
 
@@ -378,13 +386,7 @@ class FraudRuleBase(Strict):
 
 
 class WindowedRule(FraudRuleBase):
-    window: str
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        duration_seconds(value)
-        return value
+    window: Duration
 
     @property
     def window_seconds(self) -> int:
@@ -449,7 +451,7 @@ class EntropyRule(WindowedRule):
     field: str
     threshold: float = Field(gt=0)
     min_events: int = Field(ge=1)
-    baseline: str = ""
+    baseline: Duration | None = None
     min_rise: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
@@ -498,16 +500,10 @@ class FraudPolicy(Strict):
     """The streaming engine: its rules, how late an event may be, how often state is saved."""
 
     purpose: str
-    lateness: str
+    lateness: Duration
     checkpoint_every: int = Field(ge=1)
     rules: list[FraudRule] = Field(min_length=1)
     graph: FraudGraphPolicy
-
-    @field_validator("lateness")
-    @classmethod
-    def _lateness(cls, value: str) -> str:
-        duration_seconds(value)
-        return value
 
     @property
     def lateness_seconds(self) -> int:
