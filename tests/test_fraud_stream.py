@@ -60,7 +60,7 @@ def small_checkpoints(tmp_path_factory) -> Path:
     source = default_policy_path()
     for companion in ("geography.csv", *sorted(p.name for p in source.parent.glob("consent-*.md"))):
         (folder / companion).write_bytes((source.parent / companion).read_bytes())
-    text = source.read_text().replace("checkpoint_every = 500000", "checkpoint_every = 3000")
+    text = source.read_text().replace("checkpoint_every = 2000000", "checkpoint_every = 3000")
     (folder / "policy.toml").write_text(text)
     return folder / "policy.toml"
 

@@ -145,8 +145,7 @@ class FraudRunner:
                 if progress:
                     progress(MICRO_BATCH)
                 if since_checkpoint >= every:
-                    self.checkpoint(background=True)
-                    report.checkpoints += 1
+                    report.checkpoints += self.checkpoint(background=True)
                     since_checkpoint = 0
             last = offset
         if arrivals or rejected:
@@ -191,7 +190,7 @@ class FraudRunner:
         newest = self.engine.state.newest_us
         return [] if newest is None else self.book.recover_due(moment(newest))
 
-    def checkpoint(self, background: bool = False) -> None:
+    def checkpoint(self, background: bool = False) -> bool:
         """Log the reads since the last checkpoint, then save state and offset in one file,
         atomically (write, fsync, rename). A crash in between logs those reads twice,
         never not at all.
@@ -208,7 +207,7 @@ class FraudRunner:
         self._since_checkpoint = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if background and not self._writer_done(block=False):
-            return  # the previous snapshot is still being written: the stream does not wait for it
+            return False  # the previous snapshot is still being written: the stream does not wait for it
         self._writer_done(block=True)
         if background and hasattr(os, "fork"):
             pid = os.fork()
@@ -220,8 +219,9 @@ class FraudRunner:
                 finally:
                     os._exit(code)
             self._writer = pid
-            return
+            return True
         self._write_checkpoint()
+        return True
 
     def _write_checkpoint(self) -> None:
         saved = {"source": self.source, "offset": self.offset, "saved_at": dt.datetime.now(dt.timezone.utc), "state": self.engine.state}

@@ -159,7 +159,7 @@ class KeyWindow:
         horizon = t - width
         if times[self.lo] <= horizon:
             self._slide(horizon)
-        if self.lo > 64:
+        if self.lo > 16:
             self._forget(t - keep)
 
     def _slide(self, horizon: int) -> None:
@@ -172,7 +172,7 @@ class KeyWindow:
     def _forget(self, horizon: int) -> None:
         """Drop entries too old for any late event to need (in chunks, to stay amortised)."""
         cut = bisect_right(self.times, horizon, 0, self.lo)
-        if cut > 64:
+        if cut > 16:
             del self.times[:cut], self.values[:cut], self.weights[:cut]
             self.lo -= cut
 
