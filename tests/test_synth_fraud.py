@@ -335,3 +335,12 @@ def test_generate_population_writes_labels_and_manifest(tmp_path):
     generate_population(plain, POLICY, 500, SYNTH_AS_OF, seed=3, fraud=None)
     assert not (plain.data_dir / FRAUD_LABELS).exists()
     assert json.loads((plain.data_dir / MANIFEST).read_text())["fraud"] is None
+
+
+def test_synthetic_amounts_keep_their_cents():
+    """Money is exact: generated amounts carry cents and are never rounded down to zero."""
+    import numpy as np
+
+    from lendguard.synth.events import _money
+
+    assert [str(v) for v in _money(np.array([12.34, 0.004, 0.99]))] == ["12.34", "0.01", "0.99"]

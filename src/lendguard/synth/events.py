@@ -50,7 +50,8 @@ def _times(epoch_seconds: np.ndarray) -> pl.Series:
 
 def _money(values: np.ndarray) -> pl.Series:
     cents = np.maximum(np.round(values * 100).astype(np.int64), 1)
-    return (pl.Series(cents).cast(pl.Decimal(18, 0)) / 100).cast(MONEY_DTYPE)
+    # Scale 2 before dividing: a scale-0 decimal divided by 100 keeps scale 0 and loses the cents.
+    return (pl.Series(cents).cast(pl.Decimal(18, 2)) / 100).cast(MONEY_DTYPE)
 
 
 def _where(mask: np.ndarray, values) -> pl.Series:
