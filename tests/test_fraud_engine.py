@@ -296,3 +296,22 @@ def test_state_expires_with_the_window(tmp_path):
     oldest_needed = micros(at(days=199)) - keep * 1_000_000
     assert len(window.times) < 30 + 70  # 30 days in the window, old ones dropped in chunks
     assert window.tally.n == 30 and all(t > oldest_needed - 70 * 86_400 * 1_000_000 for t in window.times)
+
+
+def test_every_transition_is_an_evidence_leaf_that_proves_and_audits(tmp_path):
+    from lendguard.evidence import EvidenceLog, load_sources, verify_inclusion_bundle
+    from lendguard.fraud.evidence import TRANSITION_KIND, transition_records_by_id
+
+    hop = [login("a", at(), province="Guangdong"), login("a", at(minutes=30), province="Zhejiang")]
+    days = POLICY.visibility.anti_fraud.r1_recovery_days
+    runner, _ = run(tmp_path, hop + [login("a", at(days=days, minutes=31), province="Zhejiang")])
+    runner.recover_due()
+    runner.evidence.close()
+    stored = transitions(runner.store.engine)
+    assert len(stored) == 2
+    with EvidenceLog.open(tmp_path) as log:
+        for row in stored:
+            bundle = log.prove(row["transition_id"], TRANSITION_KIND)
+            record = transition_records_by_id(tmp_path)([row["transition_id"]])[row["transition_id"]]
+            assert verify_inclusion_bundle(bundle, record, log.public_key_pem).ok
+        assert log.audit(load_sources(tmp_path)).ok

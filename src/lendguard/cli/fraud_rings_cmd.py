@@ -38,6 +38,7 @@ def rings(
     run: Run = False,
 ) -> None:
     """Rings found by the fund-flow graph job, largest first; --run runs the job first."""
+    from lendguard.evidence.shared import SharedLog
     from lendguard.fraud.book import RiskBook
     from lendguard.fraud.disposition import open_r2_reviews
     from lendguard.fraud.graph import GraphRules
@@ -51,7 +52,9 @@ def rings(
         loaded = _policy(policy)
         at = _as_of(as_of, loaded, data_dir)
         result = run_graph_job(store, loaded, at, flagged_accounts(store), GraphRules.from_policy(loaded), actor="cli")
-        made = RiskBook(store.engine, loaded).apply(result.signals)
+        evidence = SharedLog(data_dir)
+        made = RiskBook(store.engine, loaded, evidence=evidence).apply(result.signals)
+        evidence.close()
         open_r2_reviews(data_dir, loaded, made)
         if not json_out:
             console.print(

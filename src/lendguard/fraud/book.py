@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, select
 from sqlalchemy.engine import Connection, Engine
 
+from lendguard.evidence.shared import SharedLog
 from lendguard.fraud.signals import Signal, level_rank
 from lendguard.policy import Policy
 from lendguard.reviews.rules import risk_recovers_at
@@ -56,7 +57,7 @@ class Transition:
     evidence: tuple[str, ...]
     details: dict
 
-    def row(self, recorded_at: dt.datetime) -> dict:
+    def row(self, recorded_at: dt.datetime | None) -> dict:
         return {
             "transition_id": self.transition_id,
             "user_id": self.user_id,
@@ -102,9 +103,10 @@ class RiskBook:
     book adopts when it is newer than what it holds.
     """
 
-    def __init__(self, engine: Engine, policy: Policy, levels: dict[str, Held] | None = None):
+    def __init__(self, engine: Engine, policy: Policy, levels: dict[str, Held] | None = None, evidence: SharedLog | None = None):
         self.engine = engine
         self.policy = policy
+        self.evidence = evidence  # each new transition becomes an evidence leaf
         metadata.create_all(engine, tables=[risk_transitions])
         self.cache = DecisionCache(engine, policy.timezone)
         self.levels = self.stored_levels() if levels is None else levels
@@ -198,6 +200,10 @@ class RiskBook:
     def _after(self, made: list[Transition]) -> None:
         if made:
             self.cache.invalidate(t.user_id for t in made)
+            if self.evidence is not None:
+                from lendguard.fraud.evidence import log_transitions
+
+                log_transitions(self.evidence.get(), made)
 
 
 def transitions(engine: Engine, user_id: str | None = None, limit: int | None = None) -> list[dict]:

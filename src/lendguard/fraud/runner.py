@@ -28,6 +28,7 @@ from lendguard.consent.state import active_grants
 from lendguard.consent.uses import ROWS, DataUse
 from lendguard.events.ingest import dead_letter_for
 from lendguard.events.validation import EventValidator, Rejection
+from lendguard.evidence.shared import SharedLog
 from lendguard.fraud.book import RiskBook, Transition
 from lendguard.fraud.disposition import open_r2_reviews
 from lendguard.fraud.engine import FraudEngine, TooLate
@@ -86,7 +87,8 @@ class FraudRunner:
         else:
             self.engine = FraudEngine(policy)
             self._seed()
-        self.book = RiskBook(self.store.engine, policy, self.engine.state.levels)
+        self.evidence = SharedLog(self.data_dir)
+        self.book = RiskBook(self.store.engine, policy, self.engine.state.levels, self.evidence)
         if not self.engine.state.levels_seeded:  # a fresh engine starts from the stored levels
             self.engine.state.levels.update(self.book.stored_levels())
             self.engine.state.levels_seeded = True
@@ -242,6 +244,7 @@ class FraudRunner:
     def close(self) -> None:
         """The final checkpoint, written before returning."""
         self.checkpoint()
+        self.evidence.close()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
