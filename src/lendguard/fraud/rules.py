@@ -56,6 +56,7 @@ class Evaluator(ABC):
     """Base: filters, keying, and signal suppression (one signal per user per window)."""
 
     windowed = True
+    weighted = False  # only share rules sum a value field
 
     def __init__(self, rule: Any, lateness_us: int):
         self.rule = rule
@@ -83,7 +84,7 @@ class Evaluator(ABC):
     def window_for(self, key: Hashable) -> KeyWindow:
         window = self.state.windows.get(key)
         if window is None:
-            window = self.state.windows[key] = KeyWindow()
+            window = self.state.windows[key] = KeyWindow(self.weighted)
         return window
 
 
@@ -103,7 +104,7 @@ class TallyEvaluator(Evaluator):
         windows = self.state.windows
         window = windows.get(key)
         if window is None:
-            window = windows[key] = KeyWindow()
+            window = windows[key] = KeyWindow(self.weighted)
         late = window.push(t, value, weight, event.event_id, self.width, self.keep)
         if not late:
             return self.judge(event, t, key, window, window.tally, window.lo, len(window.times))
@@ -144,6 +145,8 @@ class DistinctCountEvaluator(TallyEvaluator):
 
 
 class ShareEvaluator(TallyEvaluator):
+    weighted = True
+
     def value_of(self, event: Any) -> tuple[Hashable, float]:
         weight = float(getattr(event, self.rule.value)) if self.rule.value else 1.0
         return getattr(event, self.rule.field), weight
@@ -184,7 +187,7 @@ class EntropyEvaluator(TallyEvaluator):
         windows = self.state.windows
         window = windows.get(key)
         if window is None:
-            window = windows[key] = KeyWindow()
+            window = windows[key] = KeyWindow(self.weighted)
         times = window.times
         if times and t < times[-1]:
             return super().on_event(event, t, flagged)  # late: the general path

@@ -11,19 +11,19 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Hashable
 from sys import intern
 
 
 class Tally:
-    """Counts and weight sums per value, with the entropy terms kept incrementally."""
+    """Counts per value (and, when weighted, weight sums), with the entropy terms kept
+    incrementally. Unweighted tallies (every weight 1) keep no second dict."""
 
     __slots__ = ("counts", "sums", "n", "total", "c_log_c")
 
-    def __init__(self) -> None:
+    def __init__(self, weighted: bool = True) -> None:
         self.counts: dict[Hashable, int] = {}
-        self.sums: dict[Hashable, float] = {}
+        self.sums: dict[Hashable, float] | None = {} if weighted else None
         self.n = 0
         self.total = 0.0
         self.c_log_c = 0.0  # sum over values of c * log2(c)
@@ -38,19 +38,24 @@ class Tally:
         counts = self.counts
         c = counts.get(value, 0)
         counts[value] = c + 1
-        self.sums[value] = self.sums.get(value, 0.0) + weight
+        sums = self.sums
+        if sums is not None:
+            sums[value] = sums.get(value, 0.0) + weight
         self.n += 1
         self.total += weight
         self.c_log_c += (_CLOGC[c + 1] - _CLOGC[c]) if c < 4095 else _clogc(c + 1) - _clogc(c)
 
     def remove(self, value: Hashable, weight: float) -> None:
-        c = self.counts[value]
+        counts, sums = self.counts, self.sums
+        c = counts[value]
         if c == 1:
-            del self.counts[value]
-            del self.sums[value]
+            del counts[value]
+            if sums is not None:
+                del sums[value]
         else:
-            self.counts[value] = c - 1
-            self.sums[value] -= weight
+            counts[value] = c - 1
+            if sums is not None:
+                sums[value] -= weight
         self.n -= 1
         self.total -= weight
         self.c_log_c += (_CLOGC[c - 1] - _CLOGC[c]) if c < 4096 else _clogc(c - 1) - _clogc(c)
@@ -65,7 +70,8 @@ class Tally:
         """The share of the total held by the `top` largest values (by summed weight)."""
         if self.total <= 0:
             return 0.0
-        largest = sorted(self.sums.values(), reverse=True)[:top]
+        weights = self.sums if self.sums is not None else self.counts
+        largest = sorted(weights.values(), reverse=True)[:top]
         return sum(largest) / self.total
 
 
@@ -104,13 +110,13 @@ class KeyWindow:
 
     __slots__ = ("times", "values", "weights", "recent", "lo", "tally")
 
-    def __init__(self) -> None:
+    def __init__(self, weighted: bool = True) -> None:
         self.times = array("q")
         self.values: list[Hashable] = []
         self.weights: list[float] = []
-        self.recent: deque[tuple[int, str]] = deque(maxlen=EVIDENCE)
+        self.recent: list[tuple[int, str]] = []  # a list, not a deque: a deque block is 600 bytes
         self.lo = 0
-        self.tally = Tally()
+        self.tally = Tally(weighted)
 
     def __getstate__(self) -> tuple:  # plain tuples: pickling millions of windows stays fast
         return self.times, self.values, self.weights, self.recent, self.lo, self.tally
@@ -134,6 +140,8 @@ class KeyWindow:
             self.append(t, value, weight, event_id, width, keep)
             return False
         self.recent.append((t, event_id))
+        if len(self.recent) > EVIDENCE:
+            del self.recent[0]
         at = bisect_right(times, t)
         times.insert(at, t)
         self.values.insert(at, value)
@@ -148,9 +156,11 @@ class KeyWindow:
         """The in-order case of `push` (t at or after the newest time; value interned)."""
         recent = self.recent
         recent.append((t, event_id))
-        if recent[0][0] <= t - keep:  # evidence older than any window that can still hit
-            while recent and recent[0][0] <= t - keep:
-                recent.popleft()
+        if len(recent) > EVIDENCE or recent[0][0] <= t - keep:  # only what a window can still use
+            cut = 0
+            while cut < len(recent) and (len(recent) - cut > EVIDENCE or recent[cut][0] <= t - keep):
+                cut += 1
+            del recent[:cut]
         times = self.times
         times.append(t)
         self.values.append(value)
