@@ -176,11 +176,14 @@ WIDTH = 100
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 1000), st.sampled_from("abcdefg"), st.integers(1, 5)), min_size=1, max_size=60))
-def test_the_running_tally_equals_a_recount_of_the_window(entries):
-    """In time order, the incremental tally of (t - width, t] equals counting it afresh."""
+@given(st.lists(st.tuples(st.integers(0, 1000), st.sampled_from("abcdefg"), st.integers(1, 5)), min_size=1, max_size=60), st.booleans())
+def test_the_running_tally_equals_a_recount_of_the_window(entries, weighted):
+    """In time order, the incremental tally of (t - width, t] equals counting it afresh
+    (unweighted windows count every entry as 1)."""
     entries = sorted(entries, key=lambda e: e[0])
-    window = KeyWindow()
+    if not weighted:
+        entries = [(t, v, 1) for t, v, _ in entries]
+    window = KeyWindow(weighted)
     for i, (t, value, weight) in enumerate(entries):
         window.push(t, value, float(weight), f"e{i}", WIDTH, WIDTH + 50)
         inside = [(v, w) for (u, v, w) in entries[: i + 1] if t - WIDTH < u <= t]

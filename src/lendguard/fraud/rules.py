@@ -112,7 +112,7 @@ class TallyEvaluator(Evaluator):
         found: list[Signal] = []
         for end in window.window_ends_after(t, self.width):
             i, j = window.span(end - self.width, end)
-            tally = tally_of(window.values[i:j], window.weights[i:j])
+            tally = tally_of(window.values[i:j], window.weights[i:j] if window.weights is not None else None)
             found += self.judge(event, end, key, window, tally, i, j)
         return found
 

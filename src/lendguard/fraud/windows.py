@@ -90,9 +90,10 @@ def entropy_of(counts: dict[Hashable, int]) -> tuple[float, int]:
     return max(0.0, math.log2(n) - sum(_clogc(c) for c in counts.values()) / n), n
 
 
-def tally_of(values: list[Hashable], weights: list[float]) -> Tally:
-    tally = Tally()
-    for value, weight in zip(values, weights, strict=True):
+def tally_of(values: list[Hashable], weights: list[float] | None) -> Tally:
+    """A tally counted afresh (weights None: every weight is 1)."""
+    tally = Tally(weighted=weights is not None)
+    for value, weight in zip(values, weights if weights is not None else [1.0] * len(values), strict=True):
         tally.add(value, weight)
     return tally
 
@@ -113,7 +114,7 @@ class KeyWindow:
     def __init__(self, weighted: bool = True) -> None:
         self.times = array("q")
         self.values: list[Hashable] = []
-        self.weights: list[float] = []
+        self.weights: list[float] | None = [] if weighted else None  # every weight is 1 otherwise
         self.recent: list[tuple[int, str]] = []  # a list, not a deque: a deque block is 600 bytes
         self.lo = 0
         self.tally = Tally(weighted)
@@ -145,7 +146,8 @@ class KeyWindow:
         at = bisect_right(times, t)
         times.insert(at, t)
         self.values.insert(at, value)
-        self.weights.insert(at, weight)
+        if self.weights is not None:
+            self.weights.insert(at, weight)
         if t > times[-1] - width:
             self.tally.add(value, weight)
         elif at <= self.lo:
@@ -164,7 +166,8 @@ class KeyWindow:
         times = self.times
         times.append(t)
         self.values.append(value)
-        self.weights.append(weight)
+        if self.weights is not None:
+            self.weights.append(weight)
         self.tally.add(value, weight)
         horizon = t - width
         if times[self.lo] <= horizon:
@@ -175,7 +178,7 @@ class KeyWindow:
     def _slide(self, horizon: int) -> None:
         times, lo, tally = self.times, self.lo, self.tally
         while lo < len(times) and times[lo] <= horizon:
-            tally.remove(self.values[lo], self.weights[lo])
+            tally.remove(self.values[lo], self.weights[lo] if self.weights is not None else 1.0)
             lo += 1
         self.lo = lo
 
@@ -183,7 +186,9 @@ class KeyWindow:
         """Drop entries too old for any late event to need (in chunks, to stay amortised)."""
         cut = bisect_right(self.times, horizon, 0, self.lo)
         if cut > 16:
-            del self.times[:cut], self.values[:cut], self.weights[:cut]
+            del self.times[:cut], self.values[:cut]
+            if self.weights is not None:
+                del self.weights[:cut]
             self.lo -= cut
 
     def span(self, start: int, end: int) -> tuple[int, int]:
