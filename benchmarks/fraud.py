@@ -78,9 +78,10 @@ def prepare_stream(data_dir: Path, events: int, reuse: bool, seed: int) -> Path:
 
 
 def _lines(path: Path):
+    from lendguard.events.files import numbered_lines
+
     with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            yield number, line.rstrip(b"\n")
+        yield from numbered_lines(handle)
 
 
 def phase_parse(stream: Path) -> dict:

@@ -31,12 +31,6 @@ NameOption = Annotated[str, typer.Option("--name", help="The engine's checkpoint
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _stdin_events():
-    for number, line in enumerate(sys.stdin.buffer, start=1):
-        if line.strip():
-            yield number, line.rstrip(b"\r\n")
-
-
 def _print_report(report, as_json: bool) -> None:
     summary = report.as_dict()
     if report.latencies_ms:
@@ -68,7 +62,7 @@ def run(
     """Feed events through the rules; new levels go to the risk book, R2 opens a review.
 
     Re-running the same file after a crash resumes after the last checkpoint."""
-    from lendguard.events.files import EventFileError, read_raw_events
+    from lendguard.events.files import EventFileError, numbered_lines, read_raw_events
     from lendguard.fraud.runner import FraudRunner
 
     if (events is None) == (not from_store):
@@ -78,7 +72,7 @@ def run(
     if from_store:
         items, source = _stored(runner, loaded, days), f"store:{data_dir.resolve()}"
     elif events == "-":
-        items, source = _stdin_events(), "stdin"
+        items, source = numbered_lines(sys.stdin.buffer), "stdin"
     else:
         path = Path(events)
         items, source = read_raw_events(path), f"file:{path.resolve()}"

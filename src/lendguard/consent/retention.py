@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import uuid
 from dataclasses import dataclass, field
 
 import polars as pl
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)
 from sqlalchemy.engine import Engine
 
 from lendguard.consent.state import withdrawals
@@ -22,6 +31,7 @@ from lendguard.events.ingest import dead_letter_for
 from lendguard.policy import Policy
 from lendguard.store.decisions import DecisionCache
 from lendguard.store.events import EventStore
+from lendguard.store.files import write_atomically
 
 metadata = MetaData()
 
@@ -155,12 +165,7 @@ def _purge_dead_letter(store: EventStore, event_type: str, users: set[str] | Non
         else:
             kept.append(line)
     if removed:
-        temporary = letter.path.with_suffix(".tmp")
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.writelines(kept)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, letter.path)
+        write_atomically(letter.path, "".join(kept).encode("utf-8"))
     return removed
 
 

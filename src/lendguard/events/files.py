@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 import polars as pl
@@ -32,6 +32,13 @@ def file_format(path: Path) -> str:
     raise EventFileError(f"{path}: unknown event file type {suffix!r} (use .jsonl or .parquet)")
 
 
+def numbered_lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a JSON Lines stream; blank lines are skipped, numbers kept."""
+    for number, line in enumerate(handle, start=1):
+        if line.strip():
+            yield number, line.rstrip(b"\r\n")
+
+
 def read_raw_events(path: str | Path) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
     """(position, raw event) pairs: JSON Lines give bytes per line, Parquet gives dicts per row.
 
@@ -43,9 +50,7 @@ def read_raw_events(path: str | Path) -> Iterator[tuple[int, bytes | dict[str, A
         raise EventFileError(f"{path}: no such file")
     if kind == "jsonl":
         with open(path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield number, line.rstrip(b"\r\n")
+            yield from numbered_lines(handle)
         return
     try:
         parquet = pq.ParquetFile(path)

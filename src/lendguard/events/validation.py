@@ -130,10 +130,10 @@ class EventValidator:
         except msgspec.ValidationError as exc:
             return _rejection(source, position, raw, str(exc))
         except msgspec.DecodeError as exc:
-            return Rejection(source, position, None, f"not valid JSON: {exc}", _raw_text(raw))
+            return Rejection(source, position, None, f"not valid JSON: {exc}", raw_text(raw))
         problem = self.check(event)
         if problem:
-            return Rejection(source, position, problem[0], problem[1], _raw_text(raw), event.event_id)
+            return Rejection(source, position, problem[0], problem[1], raw_text(raw), event.event_id)
         return event
 
     def validate_many(self, items: Iterable[tuple[int, bytes | str | dict]], source: str) -> ValidationResult:
@@ -171,7 +171,7 @@ def _rejection(source: str, position: int, raw: Any, message: str) -> Rejection:
     elif text == "Object missing required field `type`":
         field_name, text = "type", "event type is missing"
     event_id = _event_id_of(raw)
-    return Rejection(source, position, field_name or None, text, _raw_text(raw), event_id)
+    return Rejection(source, position, field_name or None, text, raw_text(raw), event_id)
 
 
 def _event_id_of(raw: Any) -> str | None:
@@ -185,7 +185,8 @@ def _event_id_of(raw: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _raw_text(raw: Any) -> str:
+def raw_text(raw: Any) -> str:
+    """The raw event as text, for a rejection record (bytes decoded, objects as JSON)."""
     if isinstance(raw, bytes):
         return raw.decode("utf-8", errors="replace")
     if isinstance(raw, str):

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from lendguard.evidence.canonical import canonical_json
 from lendguard.evidence.model import SignedTreeHead
+from lendguard.store.files import write_atomically
 
 KEY_ENV = "LENDGUARD_EVIDENCE_KEY"
 STH_CONTEXT = b"lendguard-evidence-sth-v1\n"
@@ -87,9 +88,7 @@ def write_public_key(path: Path, key: Ed25519PublicKey) -> None:
     pem = public_key_pem(key)
     if path.exists() and path.read_text(encoding="ascii") == pem:
         return
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(pem, encoding="ascii")
-    os.replace(temporary, path)
+    write_atomically(path, pem.encode("ascii"))
 
 
 def sth_message(tree_size: int, root_hash: str, timestamp: str, key_id_hex: str) -> bytes:

@@ -33,9 +33,7 @@ class EngineState:
     flagged: set[str] = field(default_factory=set)
     withheld: Counter = field(default_factory=Counter)  # events a grant did not cover, per type
     read: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # category -> users read
-    processed: int = 0
     levels: dict[str, Any] = field(default_factory=dict)  # user -> book.Held, the risk book's record
-    levels_seeded: bool = False
 
 
 class FraudEngine:
@@ -79,7 +77,6 @@ class FraudEngine:
         state = self.state
         if type(event) is Consent:
             self._consent(event)  # grants apply on arrival, whatever their time
-            state.processed += 1
             return []
         since = event.ts - EPOCH
         t = (since.days * 86_400 + since.seconds) * US + since.microseconds  # micros(), inlined: hot path
@@ -90,7 +87,6 @@ class FraudEngine:
             )
         if newest is None or t > newest:
             state.newest_us = t
-        state.processed += 1
         event_type = event.__struct_config__.tag
         evaluators = self.evaluators.get(event_type)
         if not evaluators:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
 from sqlalchemy.engine import Engine
 
-from lendguard.store.catalog import utcnow
+from lendguard.store.catalog import risk_states, utcnow
 
 metadata = MetaData()
 
@@ -28,8 +28,7 @@ flagged_account_table = Table(
 
 def flag_accounts(engine: Engine, accounts: Iterable[str], reason: str, flagged_by: str, at: dt.datetime | None = None) -> int:
     """Add accounts to the list (an account already listed keeps its first entry)."""
-    metadata.create_all(engine, tables=[flagged_account_table])
-    known = flagged_accounts(engine)
+    known = listed_accounts(engine)
     rows = [
         {"account_id": a, "reason": reason, "flagged_by": flagged_by, "flagged_at": at or utcnow()}
         for a in dict.fromkeys(accounts)
@@ -41,13 +40,15 @@ def flag_accounts(engine: Engine, accounts: Iterable[str], reason: str, flagged_
     return len(rows)
 
 
-def unflag_accounts(engine: Engine, accounts: Iterable[str]) -> int:
-    metadata.create_all(engine, tables=[flagged_account_table])
-    with engine.begin() as conn:
-        return conn.execute(delete(flagged_account_table).where(flagged_account_table.c.account_id.in_(list(accounts)))).rowcount
-
-
-def flagged_accounts(engine: Engine) -> set[str]:
+def listed_accounts(engine: Engine) -> set[str]:
+    """The accounts on the list."""
     metadata.create_all(engine, tables=[flagged_account_table])
     with engine.connect() as conn:
         return {r[0] for r in conn.execute(select(flagged_account_table.c.account_id))}
+
+
+def flagged_accounts(engine: Engine, levels: Iterable[str]) -> set[str]:
+    """Users the risk book holds at one of `levels`, and the listed accounts."""
+    query = select(risk_states.c.user_id).where(risk_states.c.level.in_(sorted(levels)))
+    with engine.connect() as conn:
+        return {r[0] for r in conn.execute(query)} | listed_accounts(engine)

@@ -36,7 +36,7 @@ from lendguard.features.window import AsOf
 from lendguard.fraud.graph import GraphRules, Ring, find_rings, ring_signals
 from lendguard.fraud.signals import Signal
 from lendguard.policy import Policy
-from lendguard.store.catalog import as_utc, risk_states
+from lendguard.store.catalog import as_utc
 from lendguard.store.events import EventStore
 
 GRAPH_USES = EngineUses(
@@ -111,11 +111,9 @@ def run_graph_job(
 def flagged_accounts(store: EventStore) -> set[str]:
     """Users the fraud engine holds at R2 or R3, and accounts flagged from outside
     (`lendguard fraud flag`): the seeds rings are searched around."""
-    from lendguard.fraud.flagged import flagged_accounts as listed
+    from lendguard.fraud.flagged import flagged_accounts as flagged_in
 
-    query = select(risk_states.c.user_id).where(risk_states.c.level.in_(FLAGGED_LEVELS))
-    with store.engine.connect() as conn:
-        return {row[0] for row in conn.execute(query)} | listed(store.engine)
+    return flagged_in(store.engine, FLAGGED_LEVELS)
 
 
 def save_rings(engine: Engine, found_at: dt.datetime, rings: list[Ring]) -> None:

@@ -17,7 +17,7 @@ from sys import intern
 from typing import Any
 
 from lendguard.fraud.signals import Signal
-from lendguard.fraud.windows import KeyWindow, Tally, entropy_of, tally_of
+from lendguard.fraud.windows import EVIDENCE, KeyWindow, Tally, entropy_of, tally_of
 from lendguard.policy.model import (
     CountRule,
     DistinctCountRule,
@@ -79,7 +79,7 @@ class Evaluator(ABC):
             return None  # already signalled for this window: one hit is enough
         self.state.signalled[user_id] = t
         rule = self.rule
-        return Signal(rule.id, user_id, rule.level, moment(t), str(key), tuple(evidence[-20:]), details)
+        return Signal(rule.id, user_id, rule.level, moment(t), str(key), tuple(evidence[-EVIDENCE:]), details)
 
     def window_for(self, key: Hashable) -> KeyWindow:
         window = self.state.windows.get(key)
@@ -91,8 +91,6 @@ class Evaluator(ABC):
 class TallyEvaluator(Evaluator):
     """Rules measured on the tally of a window (count, distinct, share, entropy)."""
 
-    value_field = "field"
-
     def value_of(self, event: Any) -> tuple[Hashable, float]:
         return getattr(event, self.rule.field), 1.0
 
@@ -101,10 +99,7 @@ class TallyEvaluator(Evaluator):
         if value is None:
             return []
         key = getattr(event, self.key)
-        windows = self.state.windows
-        window = windows.get(key)
-        if window is None:
-            window = windows[key] = KeyWindow(self.weighted)
+        window = self.window_for(key)
         late = window.push(t, value, weight, event.event_id, self.width, self.keep)
         if not late:
             return self.judge(event, t, key, window, window.tally, window.lo, len(window.times))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import json
 import os
 import pickle
 import time
@@ -22,13 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from lendguard.consent.access_log import AccessLog
 from lendguard.consent.state import active_grants
 from lendguard.consent.uses import ROWS, DataUse
 from lendguard.events.ingest import dead_letter_for
-from lendguard.events.validation import EventValidator, Rejection
+from lendguard.events.validation import EventValidator, Rejection, raw_text
 from lendguard.evidence.shared import SharedLog
 from lendguard.fraud.book import RiskBook, Transition
 from lendguard.fraud.disposition import open_r2_reviews
@@ -37,8 +34,8 @@ from lendguard.fraud.flagged import flagged_accounts
 from lendguard.fraud.rules import moment
 from lendguard.fraud.signals import Signal
 from lendguard.policy import Policy
-from lendguard.store.catalog import risk_states
 from lendguard.store.events import EventStore
+from lendguard.store.files import write_atomically
 
 MICRO_BATCH = 256  # events per risk-book update: bounds the arrival-to-decision latency
 
@@ -81,18 +78,17 @@ class FraudRunner:
         self.dead_letter = dead_letter_for(self.data_dir)
         self.source: str | None = None
         self.offset = 0
-        if self.path.exists():
+        fresh = not self.path.exists()
+        if fresh:
+            self.engine = FraudEngine(policy)
+        else:
             saved = pickle.loads(self.path.read_bytes())
             self.engine = FraudEngine(policy, saved["state"])
             self.source, self.offset = saved["source"], saved["offset"]
-        else:
-            self.engine = FraudEngine(policy)
-            self._seed()
         self.evidence = SharedLog(self.data_dir)
         self.book = RiskBook(self.store.engine, policy, self.engine.state.levels, self.evidence)
-        if not self.engine.state.levels_seeded:  # a fresh engine starts from the stored levels
-            self.engine.state.levels.update(self.book.stored_levels())
-            self.engine.state.levels_seeded = True
+        if fresh:
+            self._seed()
         self._since_checkpoint = 0
         self._writer = 0  # pid of a checkpoint being written in the background
         self.uses = {
@@ -100,16 +96,14 @@ class FraudRunner:
         }
 
     def _seed(self) -> None:
-        """A fresh engine starts from the grants in force and the accounts already flagged."""
+        """A fresh engine starts from the grants in force, the stored levels and the
+        accounts already flagged."""
         purpose = self.policy.fraud.purpose
         grants = active_grants(self.store.scan("consent"), dt.datetime.now(dt.timezone.utc)).collect()
         for user_id, scope in grants.filter(grants["purpose"] == purpose).select("user_id", "scope").iter_rows():
             self.engine.grant(user_id, scope)
-        levels = sorted(self.engine.flag_levels)
-        with self.store.engine.connect() as conn:
-            flagged = [r[0] for r in conn.execute(select(risk_states.c.user_id).where(risk_states.c.level.in_(levels)))]
-        self.engine.flag(flagged)
-        self.engine.flag(flagged_accounts(self.store.engine))
+        self.engine.state.levels.update(self.book.stored_levels())
+        self.engine.flag(flagged_accounts(self.store.engine, self.engine.flag_levels))
 
     # ---- feeding -----------------------------------------------------------------------------
     def feed(self, items: Iterable[tuple[int, Any]], source: str, progress: Callable[[int], None] | None = None) -> RunReport:
@@ -139,7 +133,7 @@ class FraudRunner:
                     if found:
                         pending += found
                 except TooLate as exc:
-                    rejected.append(Rejection(source, offset, "ts", str(exc), _text(raw), outcome.event_id))
+                    rejected.append(Rejection(source, offset, "ts", str(exc), raw_text(raw), outcome.event_id))
             since_checkpoint += 1
             if len(arrivals) >= MICRO_BATCH or since_checkpoint >= every:
                 self.offset, self._since_checkpoint = offset, since_checkpoint
@@ -232,7 +226,7 @@ class FraudRunner:
 
     def _write_checkpoint(self) -> None:
         saved = {"source": self.source, "offset": self.offset, "saved_at": dt.datetime.now(dt.timezone.utc), "state": self.engine.state}
-        _atomic_write(self.path, pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomically(self.path, pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _writer_done(self, block: bool) -> bool:
         """Whether no background writer is running (reaping a finished one, checking it succeeded)."""
@@ -252,16 +246,4 @@ class FraudRunner:
         self.evidence.close()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # a writer of its own
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
-
-def _text(raw: Any) -> str:
-    if isinstance(raw, bytes):
-        return raw.decode("utf-8", "replace")
-    return raw if isinstance(raw, str) else json.dumps(raw, default=str)
