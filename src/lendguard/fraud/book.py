@@ -118,7 +118,16 @@ class RiskBook:
             return {r.user_id: Held(r.level, as_utc(r.since), as_utc(r.recovers_at), r.rule_id or "") for r in conn.execute(query)}
 
     def apply(self, signals: Iterable[Signal]) -> list[Transition]:
-        """Store the transitions the signals cause; returns the new ones, in event-time order."""
+        """Store the transitions the signals cause and log them as evidence; returns the new
+        ones, in event-time order."""
+        made = self.decide(signals)
+        self.log(made)
+        return made
+
+    def decide(self, signals: Iterable[Signal]) -> list[Transition]:
+        """Store the transitions the signals cause, without logging them yet: once this
+        returns, the new levels are what the visibility engine reads (`log` follows; a
+        crash in between leaves transitions `lendguard evidence sync` logs)."""
         signals = sorted(signals, key=lambda s: (s.at, s.user_id, s.rule_id))
         if not signals:
             return []
@@ -127,7 +136,8 @@ class RiskBook:
         with self.engine.begin() as conn:
             for signal in signals:
                 made += self._apply_one(conn, signal, recorded)
-        self._after(made)
+        if made:
+            self.cache.invalidate(t.user_id for t in made)
         return made
 
     def recover_due(self, at: dt.datetime) -> list[Transition]:
@@ -138,7 +148,9 @@ class RiskBook:
         with self.engine.begin() as conn:
             for user_id in due:
                 made += self._recover(conn, user_id, recorded)
-        self._after(made)
+        if made:
+            self.cache.invalidate(t.user_id for t in made)
+        self.log(made)
         return made
 
     # ---- inside one transaction ---------------------------------------------------------------
@@ -197,13 +209,12 @@ class RiskBook:
         conn.execute(insert(risk_transitions).values(**transition.row(recorded)))
         return True
 
-    def _after(self, made: list[Transition]) -> None:
-        if made:
-            self.cache.invalidate(t.user_id for t in made)
-            if self.evidence is not None:
-                from lendguard.fraud.evidence import log_transitions
+    def log(self, made: list[Transition]) -> None:
+        """Each new transition becomes an evidence leaf."""
+        if made and self.evidence is not None:
+            from lendguard.fraud.evidence import log_transitions
 
-                log_transitions(self.evidence.get(), made)
+            log_transitions(self.evidence.get(), made)
 
 
 def transitions(engine: Engine, user_id: str | None = None, limit: int | None = None) -> list[dict]:

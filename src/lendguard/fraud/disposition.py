@@ -40,12 +40,15 @@ def r2_decision(transition: Transition, policy: Policy) -> dict:
     }
 
 
-def open_r2_reviews(data_dir: Path, policy: Policy, made: Iterable[Transition]) -> list[str]:
-    """Open the R2 review of each user a transition raised to R2 (once: an open one stays)."""
+def open_r2_reviews(reviews: Path | ReviewService, policy: Policy, made: Iterable[Transition]) -> list[str]:
+    """Open the R2 review of each user a transition raised to R2 (once: an open one stays).
+
+    `reviews` is a data directory, or the review service of a caller that opens many
+    (the stream runner keeps one rather than opening the catalogue and log each time)."""
     raised = [t for t in made if t.to_level == "R2"]
     if not raised:
         return []
-    service = ReviewService.open(data_dir, policy)
+    service = reviews if isinstance(reviews, ReviewService) else ReviewService.open(reviews, policy)
     opened = []
     for transition in raised:
         try:

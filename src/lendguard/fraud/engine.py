@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 from lendguard.events.schema import Consent
 from lendguard.fraud.rules import EPOCH, US, Evaluator, evaluator_for
 from lendguard.fraud.signals import Signal
 from lendguard.policy import Policy
+
+
+FIRST_SLOT = 2  # a user's record: scope bits, read bits, then the windows of user-keyed rules
 
 
 class TooLate(ValueError):
@@ -29,10 +33,14 @@ class EngineState:
 
     rules: dict[str, Any] = field(default_factory=dict)  # rule id -> RuleState
     newest_us: int | None = None
-    grants: dict[str, set[str]] = field(default_factory=dict)  # user -> scopes granting the purpose
+    # user -> [scopes granting the purpose, categories read since the last checkpoint, the
+    # windows of user-keyed rules...]: the scopes and categories as bit masks (bits:
+    # `FraudEngine.scope_bits`, `category_bits`). One record per user, looked up once per
+    # event: with hundreds of thousands of users, each separate lookup is a cache miss.
+    users: dict[str, list] = field(default_factory=dict)
+    slots: dict[str, int] = field(default_factory=dict)  # rule id -> its windows' place in a record
     flagged: set[str] = field(default_factory=set)
     withheld: Counter = field(default_factory=Counter)  # events a grant did not cover, per type
-    read: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # category -> users read
     levels: dict[str, Any] = field(default_factory=dict)  # user -> book.Held, the risk book's record
 
 
@@ -46,6 +54,8 @@ class FraudEngine:
         self.lateness_us = fraud.lateness_seconds * US
         self.evaluators: dict[str, list[Evaluator]] = defaultdict(list)
         self.state = state or EngineState()
+        self._is_flagged = self.state.flagged.__contains__
+        slots = self.state.slots
         for rule in fraud.rules:
             if not rule.enabled:
                 continue
@@ -53,20 +63,34 @@ class FraudEngine:
             if rule.id in self.state.rules:
                 evaluator.state = self.state.rules[rule.id]
             self.state.rules[rule.id] = evaluator.state
+            if evaluator.windowed and rule.key == "user_id":
+                evaluator.slot = slots.setdefault(rule.id, FIRST_SLOT + len(slots))
+            evaluator.is_flagged = self._is_flagged
             self.evaluators[rule.event_type].append(evaluator)
+        self.record_size = FIRST_SLOT + len(slots)
+        for record in self.state.users.values():  # a checkpoint from before a rule was added
+            record.extend([None] * (self.record_size - len(record)))
         self.flag_levels = {level for rule in fraud.rules if rule.kind == "flagged_link" for level in rule.flagged_levels}
-        # Which scopes' grants (for the engine's purpose) unlock each event type's rows.
-        self.category_of: dict[str, str] = {}
-        self.scopes_for: dict[str, set[str]] = {}
-        for name, category in policy.consent.categories.items():
+        # Which scope's grant (for the engine's purpose) unlocks each event type's rows, and
+        # the data category they belong to, as bits of the users' records.
+        categories = policy.consent.categories
+        self.category_bits = {name: 1 << i for i, name in enumerate(categories)}
+        self.scope_bits = {scope: 1 << i for i, scope in enumerate(sorted({c.scope for c in categories.values()}))}
+        self.unlocks: dict[str, tuple[int, int]] = {}  # event type -> (scope bit, category bit)
+        for name, category in categories.items():
             for event_type in category.event_types:
-                self.category_of[event_type] = name
-                self.scopes_for[event_type] = {category.scope}
-        self._is_flagged = self.state.flagged.__contains__
+                self.unlocks[event_type] = (self.scope_bits[category.scope], self.category_bits[name])
 
     # ---- seeding ------------------------------------------------------------------------------
     def grant(self, user_id: str, scope: str) -> None:
-        self.state.grants.setdefault(user_id, set()).add(scope)
+        if scope in self.scope_bits:
+            self._record(user_id)[0] |= self.scope_bits[scope]
+
+    def _record(self, user_id: str) -> list[int]:
+        record = self.state.users.get(user_id)
+        if record is None:
+            record = self.state.users[intern(user_id)] = [0, 0] + [None] * (self.record_size - FIRST_SLOT)
+        return record
 
     def flag(self, accounts: set[str] | list[str]) -> None:
         self.state.flagged.update(accounts)
@@ -91,17 +115,18 @@ class FraudEngine:
         evaluators = self.evaluators.get(event_type)
         if not evaluators:
             return []
-        user_id = event.user_id
-        scopes = state.grants.get(user_id)
-        if not scopes or scopes.isdisjoint(self.scopes_for[event_type]):
+        record = state.users.get(event.user_id)
+        scope, category = self.unlocks[event_type]
+        if record is None or not record[0] & scope:
             state.withheld[event_type] += 1  # not consented for this purpose: never read
             return []
-        state.read[self.category_of[event_type]].add(user_id)
+        if not record[1] & category:
+            record[1] |= category  # the access log's record of this read
         signals: list[Signal] = []
         for evaluator in evaluators:
             if evaluator.where and not evaluator.matches(event):
                 continue
-            found = evaluator.on_event(event, t, self._is_flagged)
+            found = evaluator.on_event(event, t, record)
             if found:
                 signals += found
         for signal in signals:
@@ -112,13 +137,20 @@ class FraudEngine:
     def _consent(self, event: Consent) -> None:
         if self.purpose not in event.purposes:
             return
-        scopes = self.state.grants.setdefault(event.user_id, set())
+        bit = self.scope_bits.get(event.scope, 0)
+        record = self._record(event.user_id)
         if event.action == "grant":
-            scopes.add(event.scope)
+            record[0] |= bit
         else:
-            scopes.discard(event.scope)
+            record[0] &= ~bit
 
     def take_reads(self) -> dict[str, set[str]]:
         """The users whose data each category gave the rules since the last call (for the access log)."""
-        read, self.state.read = self.state.read, defaultdict(set)
+        read: dict[str, set[str]] = defaultdict(set)
+        for user_id, record in self.state.users.items():
+            if record[1]:
+                for name, bit in self.category_bits.items():
+                    if record[1] & bit:
+                        read[name].add(user_id)
+                record[1] = 0
         return read

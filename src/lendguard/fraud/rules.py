@@ -9,7 +9,6 @@ account. Thresholds, windows, fields and levels all come from the policy.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Callable, Hashable
@@ -17,7 +16,7 @@ from sys import intern
 from typing import Any
 
 from lendguard.fraud.signals import Signal
-from lendguard.fraud.windows import EVIDENCE, KeyWindow, Tally, entropy_of, tally_of
+from lendguard.fraud.windows import EVIDENCE, KeyWindow, Tally, tally_of
 from lendguard.policy.model import (
     CountRule,
     DistinctCountRule,
@@ -30,6 +29,7 @@ from lendguard.policy.model import (
 US = 1_000_000
 DAY_US = 86_400 * US
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+VALUE_ID_MASK = (1 << 20) - 1  # a habit slot's value id field; more distinct values share ids
 
 
 def micros(moment: dt.datetime) -> int:
@@ -43,13 +43,15 @@ def moment(us: int) -> dt.datetime:
 
 
 class RuleState:
-    """Per-rule state: the windows by key and when each user was last signalled."""
+    """Per-rule state: the windows by key and when each user was last signalled.
+
+    A rule keyed by the user keeps its windows in the users' records instead (see
+    `Evaluator.slot`): the engine looks the user up once per event anyway."""
 
     def __init__(self) -> None:
         self.windows: dict[Hashable, KeyWindow] = {}
         self.signalled: dict[str, int] = {}
-        self.baselines: dict[Hashable, dict[int, int]] = {}  # entropy rules' habit: day << 16 | value id -> count
-        self.value_ids: dict[Hashable, int] = {}
+        self.value_ids: dict[Hashable, int] = {}  # entropy rules' habit counts value ids
 
 
 class Evaluator(ABC):
@@ -65,13 +67,16 @@ class Evaluator(ABC):
         self.where = tuple(rule.where.items())
         self.key = rule.key
         self.state = RuleState()
+        self.slot = 0  # where the user's record holds this rule's window (0: in `state.windows`)
+        self.is_flagged: Callable[[str], bool] = lambda account: False  # the engine's flagged set
 
     def matches(self, event: Any) -> bool:
         return all(getattr(event, name, None) == value for name, value in self.where)
 
     @abstractmethod
-    def on_event(self, event: Any, t: int, flagged: Callable[[str], bool]) -> list[Signal]:
-        """The signals this event raises (t: its event time in microseconds)."""
+    def on_event(self, event: Any, t: int, record: list) -> list[Signal]:
+        """The signals this event raises (t: its event time in microseconds; record: the
+        user's record in the engine, which holds the windows of user-keyed rules)."""
 
     def signal(self, user_id: str, t: int, key: Hashable, evidence: list[str], details: dict[str, Any]) -> Signal | None:
         last = self.state.signalled.get(user_id)
@@ -81,11 +86,20 @@ class Evaluator(ABC):
         rule = self.rule
         return Signal(rule.id, user_id, rule.level, moment(t), str(key), tuple(evidence[-EVIDENCE:]), details)
 
-    def window_for(self, key: Hashable) -> KeyWindow:
+    def window_for(self, key: Hashable, record: list) -> KeyWindow:
+        slot = self.slot
+        if slot:
+            window = record[slot]
+            if window is None:
+                window = record[slot] = self.new_window()
+            return window
         window = self.state.windows.get(key)
         if window is None:
-            window = self.state.windows[key] = KeyWindow(self.weighted)
+            window = self.state.windows[key] = self.new_window()
         return window
+
+    def new_window(self) -> KeyWindow:
+        return KeyWindow(self.weighted)
 
 
 class TallyEvaluator(Evaluator):
@@ -94,16 +108,18 @@ class TallyEvaluator(Evaluator):
     def value_of(self, event: Any) -> tuple[Hashable, float]:
         return getattr(event, self.rule.field), 1.0
 
-    def on_event(self, event: Any, t: int, flagged: Callable[[str], bool]) -> list[Signal]:
+    def on_event(self, event: Any, t: int, record: list) -> list[Signal]:
         value, weight = self.value_of(event)
         if value is None:
             return []
         key = getattr(event, self.key)
-        window = self.window_for(key)
-        late = window.push(t, value, weight, event.event_id, self.width, self.keep)
-        if not late:
-            return self.judge(event, t, key, window, window.tally, window.lo, len(window.times))
-        # A late entry joins every window ending at a later event of the key within the width.
+        window = self.window_for(key, record)
+        if window.push(t, value, weight, event.event_id, self.width, self.keep):
+            return self.rejudge_late(event, t, key, window)
+        return self.judge(event, t, key, window, window.tally, window.lo, len(window.times))
+
+    def rejudge_late(self, event: Any, t: int, key: Hashable, window: KeyWindow) -> list[Signal]:
+        """A late entry joins every window ending at a later event of the key within the width."""
         found: list[Signal] = []
         for end in window.window_ends_after(t, self.width):
             i, j = window.span(end - self.width, end)
@@ -169,7 +185,7 @@ class EntropyEvaluator(TallyEvaluator):
         self.prune_at = 4 * self.baseline_days  # day-value slots per key before old days are dropped
         self.min_events, self.threshold = rule.min_events, rule.threshold
 
-    def on_event(self, event: Any, t: int, flagged: Callable[[str], bool]) -> list[Signal]:
+    def on_event(self, event: Any, t: int, record: list) -> list[Signal]:
         """Payments are most of the stream: the in-order case is written out here."""
         value = getattr(event, self.rule.field)
         if value is None:
@@ -177,44 +193,22 @@ class EntropyEvaluator(TallyEvaluator):
         if type(value) is str:
             value = intern(value)
         key = getattr(event, self.key)
+        window = self.window_for(key, record)
         if self.baseline_us:
-            self._remember(key, value, t)
-        windows = self.state.windows
-        window = windows.get(key)
-        if window is None:
-            window = windows[key] = KeyWindow(self.weighted)
-        times = window.times
-        if times and t < times[-1]:
-            return super().on_event(event, t, flagged)  # late: the general path
-        window.append(t, value, 1.0, event.event_id, self.width, self.keep)
+            vid = self.state.value_ids.get(value)
+            if vid is None:
+                vid = self.state.value_ids[value] = len(self.state.value_ids) & VALUE_ID_MASK
+            day = t // DAY_US
+            window.count_day(day, vid, self.prune_at, day - self.baseline_days - 2)
+        if window.push(t, value, 1.0, event.event_id, self.width, self.keep):
+            return self.rejudge_late(event, t, key, window)
         tally = window.tally
-        n = tally.n
-        if n < self.min_events or math.log2(n) - tally.c_log_c / n <= self.threshold:
+        if not tally.entropy_above(self.min_events, self.threshold):
             return []
-        return self.judge(event, t, key, window, tally, window.lo, len(times))
+        return self.judge(event, t, key, window, tally, window.lo, len(window.times))
 
-    def _remember(self, key: Hashable, value: Hashable, t: int) -> None:
-        """Count the value in the key's day bucket (the habit a rise is measured against).
-
-        One flat dict of ints per key, `day << 16 | value id` -> count: millions of keys
-        stay cheap to hold and to checkpoint."""
-        state = self.state
-        vid = state.value_ids.get(value)
-        if vid is None:
-            vid = state.value_ids[value] = len(state.value_ids)
-        days = state.baselines.get(key)
-        if days is None:
-            days = state.baselines[key] = {}
-        slot = (t // DAY_US) << 16 | vid
-        count = days.get(slot)
-        if count is None:
-            days[slot] = 1
-            if len(days) > self.prune_at:
-                oldest = (t // DAY_US - self.baseline_days - 2) << 16
-                for stale in [k for k in days if k < oldest]:
-                    del days[stale]
-        else:
-            days[slot] = count + 1
+    def new_window(self) -> KeyWindow:
+        return KeyWindow(False, self.baseline_us > 0)
 
     def judge(self, event, t, key, window, tally, i, j):
         rule = self.rule
@@ -225,39 +219,30 @@ class EntropyEvaluator(TallyEvaluator):
             return []
         details = {"entropy_bits": round(entropy, 4), "threshold": rule.threshold, "events": tally.n, "values": len(tally.counts)}
         if rule.baseline:
-            before = self._before(key, t)
+            before = self._before(window, t)
             if before is None or entropy - before < rule.min_rise:
                 return []  # no habit to compare with yet, or no more spread than the usual one
             details |= {"baseline_bits": round(before, 4), "min_rise": rule.min_rise}
         hit = self.signal(event.user_id, t, key, window.evidence_of(i, j), details)
         return [hit] if hit else []
 
-    def _before(self, key: Hashable, t: int) -> float | None:
+    def _before(self, window: KeyWindow, t: int) -> float | None:
         """Entropy of the key's values in the baseline before the window (whole days);
         None when there are fewer than `min_events` of them: no habit yet."""
-        days = self.state.baselines.get(key)
-        if not days:
-            return None
-        first = ((t - self.baseline_us) // DAY_US) << 16
-        last = ((t - self.width) // DAY_US) << 16  # days wholly before the window start
-        merged: dict[int, int] = {}
-        for slot, count in days.items():
-            if first <= slot < last:
-                vid = slot & 0xFFFF
-                merged[vid] = merged.get(vid, 0) + count
-        entropy, n = entropy_of(merged)
+        # Days wholly before the window start, back to the baseline's first.
+        entropy, n = window.habit_entropy((t - self.baseline_us) // DAY_US, (t - self.width) // DAY_US)
         return entropy if n >= self.rule.min_events else None
 
 
 class SequenceEvaluator(Evaluator):
     """Consecutive events of a key (by event time) whose field differs, closer than the window."""
 
-    def on_event(self, event: Any, t: int, flagged: Callable[[str], bool]) -> list[Signal]:
+    def on_event(self, event: Any, t: int, record: list) -> list[Signal]:
         value = getattr(event, self.rule.field)
         if value is None:
             return []
         key = getattr(event, self.key)
-        window = self.window_for(key)
+        window = self.window_for(key, record)
         window.push(t, value, 1.0, event.event_id, self.width, self.keep)
         at = bisect_right(window.times, t) - 1  # where push put it (after equal times)
         found = []
@@ -276,9 +261,9 @@ class SequenceEvaluator(Evaluator):
 class FlaggedLinkEvaluator(Evaluator):
     windowed = False
 
-    def on_event(self, event: Any, t: int, flagged: Callable[[str], bool]) -> list[Signal]:
+    def on_event(self, event: Any, t: int, record: list) -> list[Signal]:
         other = getattr(event, self.rule.field)
-        if other is None or not flagged(other):
+        if other is None or not self.is_flagged(other):
             return []
         hit = self.signal(event.user_id, t, other, [event.event_id], {"flagged_account": other, "field": self.rule.field})
         return [hit] if hit else []

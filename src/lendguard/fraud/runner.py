@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from array import array
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,24 @@ from lendguard.fraud.flagged import flagged_accounts
 from lendguard.fraud.rules import moment
 from lendguard.fraud.signals import Signal
 from lendguard.policy import Policy
+from lendguard.reviews.service import ReviewService
 from lendguard.store.events import EventStore
 from lendguard.store.files import write_atomically
 
 MICRO_BATCH = 256  # events per risk-book update: bounds the arrival-to-decision latency
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection while a checkpoint is pickled or unpickled: the millions of
+    objects it makes would trigger full passes over the engine's state (seconds each)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -51,7 +67,7 @@ class RunReport:
     transitions: list[Transition] = field(default_factory=list)
     checkpoints: int = 0
     seconds: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)  # arrival -> decision, per event
+    latencies_ms: array = field(default_factory=lambda: array("d"))  # arrival -> decision, per event
 
     def as_dict(self) -> dict[str, Any]:
         by_rule: dict[str, int] = {}
@@ -82,7 +98,8 @@ class FraudRunner:
         if fresh:
             self.engine = FraudEngine(policy)
         else:
-            saved = pickle.loads(self.path.read_bytes())
+            with collector_paused():
+                saved = pickle.loads(self.path.read_bytes())
             self.engine = FraudEngine(policy, saved["state"])
             self.source, self.offset = saved["source"], saved["offset"]
         self.evidence = SharedLog(self.data_dir)
@@ -91,6 +108,7 @@ class FraudRunner:
             self._seed()
         self._since_checkpoint = 0
         self._writer = 0  # pid of a checkpoint being written in the background
+        self._reviews: ReviewService | None = None  # opened at the first R2
         self.uses = {
             name: DataUse(name, ROWS, policy.fraud.purpose) for name in policy.consent.categories
         }
@@ -175,15 +193,18 @@ class FraudRunner:
         report.applied += len(arrivals) - len(rejected)
         report.rejected += len(rejected)
         report.signals += len(pending)
-        made = self.book.apply(pending)
+        made = self.book.decide(pending)
+        done = time.perf_counter()  # the levels are in force: the events' decision is made
+        report.latencies_ms.extend([(done - a) * 1000 for a in arrivals])
+        self.book.log(made)
         self._dispose(made)
         report.transitions += made
-        done = time.perf_counter()
-        report.latencies_ms += [(done - a) * 1000 for a in arrivals]
 
     def _dispose(self, made: list[Transition]) -> None:
         if made and self.open_reviews:
-            open_r2_reviews(self.data_dir, self.policy, made)
+            if self._reviews is None:
+                self._reviews = ReviewService(self.store.engine, self.policy, self.evidence.get())
+            open_r2_reviews(self._reviews, self.policy, made)
 
     # ---- ending and checkpoints ---------------------------------------------------------------
     def recover_due(self) -> list[Transition]:
@@ -226,7 +247,9 @@ class FraudRunner:
 
     def _write_checkpoint(self) -> None:
         saved = {"source": self.source, "offset": self.offset, "saved_at": dt.datetime.now(dt.timezone.utc), "state": self.engine.state}
-        write_atomically(self.path, pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL))
+        with collector_paused():
+            data = pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL)
+        write_atomically(self.path, data)
 
     def _writer_done(self, block: bool) -> bool:
         """Whether no background writer is running (reaping a finished one, checking it succeeded)."""
