@@ -315,3 +315,24 @@ def test_every_transition_is_an_evidence_leaf_that_proves_and_audits(tmp_path):
             record = transition_records_by_id(tmp_path)([row["transition_id"]])[row["transition_id"]]
             assert verify_inclusion_bundle(bundle, record, log.public_key_pem).ok
         assert log.audit(load_sources(tmp_path)).ok
+
+
+def test_a_checkpoint_from_before_a_rule_was_enabled_gives_the_rule_its_windows(tmp_path):
+    """User-keyed rules keep their windows in the users' records: a rule enabled after a
+    checkpoint gets its place in every record, and a disabled one keeps its place."""
+    from lendguard.fraud.backtest import with_draft
+
+    fr06 = next(r for r in POLICY.fraud.rules if r.id == "FR06").model_dump()
+    without = with_draft(POLICY, {**fr06, "enabled": False})
+    first = FraudRunner(tmp_path, without)
+    first.feed(numbered([e for u in USERS for e in consents(u, POLICY)] + [login("a", at(days=-50))]), "test")
+    first.close()
+    assert "FR06" not in first.engine.state.slots
+    runner = FraudRunner(tmp_path, POLICY)  # restarts from the checkpoint with FR06 enabled
+    slot = runner.engine.state.slots["FR06"]
+    assert all(len(record) > slot for record in runner.engine.state.users.values())
+    runner.feed(numbered(_usual() + _spread(12, 24), start=10_000), "later")
+    runner.close()
+    assert levels(runner) == {"a": "R1"}
+    again = FraudRunner(tmp_path, without)  # FR06 off again: its place stays, unused
+    assert again.engine.state.slots["FR06"] == slot

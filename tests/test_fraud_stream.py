@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lendguard.fraud.book import transitions
-from lendguard.fraud.windows import KeyWindow, tally_of
+from lendguard.fraud.windows import KeyWindow
 from lendguard.policy import PolicyError, default_policy_path, load_policy
 
 POLICY = load_policy()
@@ -175,22 +175,78 @@ def test_bad_rules_are_refused_naming_the_rule_and_field(tmp_path, old, new, wor
 WIDTH = 100
 
 
+def _recount(inside: list[tuple[str, float]]) -> tuple[Counter, float, float]:
+    """(counts, entropy in bits, top-2 share of the weights) counted afresh: the oracle."""
+    counts = Counter(v for v, _ in inside)
+    n = sum(counts.values())
+    entropy = -sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
+    sums: Counter = Counter()
+    for v, w in inside:
+        sums[v] += w
+    total = sum(sums.values())
+    top2 = sum(sorted(sums.values(), reverse=True)[:2]) / total if total > 0 else 0.0
+    return counts, entropy, top2
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1000), st.sampled_from("abcdefg"), st.integers(1, 5)), min_size=1, max_size=60), st.booleans())
 def test_the_running_tally_equals_a_recount_of_the_window(entries, weighted):
     """In time order, the incremental tally of (t - width, t] equals counting it afresh
-    (unweighted windows count every entry as 1)."""
+    (unweighted windows count every entry as 1), and the evidence is its newest ids."""
     entries = sorted(entries, key=lambda e: e[0])
     if not weighted:
         entries = [(t, v, 1) for t, v, _ in entries]
     window = KeyWindow(weighted)
     for i, (t, value, weight) in enumerate(entries):
         window.push(t, value, float(weight), f"e{i}", WIDTH, WIDTH + 50)
-        inside = [(v, w) for (u, v, w) in entries[: i + 1] if t - WIDTH < u <= t]
-        fresh = tally_of([v for v, _ in inside], [float(w) for _, w in inside])
-        assert window.tally.counts == fresh.counts and window.tally.n == fresh.n
-        assert math.isclose(window.tally.entropy(), fresh.entropy(), abs_tol=1e-9)
-        assert math.isclose(window.tally.top_share(2), fresh.top_share(2), abs_tol=1e-9)
+        inside = [(v, float(w)) for (u, v, w) in entries[: i + 1] if t - WIDTH < u <= t]
+        counts, entropy, top2 = _recount(inside)
+        assert window.tally.counts == counts and window.tally.n == len(inside)
+        assert math.isclose(window.tally.entropy(), entropy, abs_tol=1e-9)
+        assert math.isclose(window.tally.top_share(2), top2, abs_tol=1e-9)
+        ids = [f"e{k}" for k, (u, _, _) in enumerate(entries[: i + 1]) if t - WIDTH < u <= t]
+        assert window.evidence_of(window.lo, len(window.times)) == ids[-20:]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5)), min_size=1, max_size=80))
+def test_the_habit_counts_values_per_day(days_values):
+    """The entropy rules' habit: per-day value counts, summed over any range of days, equal
+    counting the same events afresh; pruning keeps every day it promises to keep."""
+    window = KeyWindow(False, True)
+    days_values = sorted(days_values)
+    for day, value in days_values:
+        window.count_day(day, value, 1_000, 0)
+    for first, end in [(0, 41), (5, 20), (39, 41), (10, 10)]:
+        inside = [v for d, v in days_values if first <= d < end]
+        entropy, n = window.habit_entropy(first, end)
+        assert n == len(inside)
+        assert math.isclose(entropy, _recount([(v, 1.0) for v in inside])[1], abs_tol=1e-9)
+    pruned = KeyWindow(False, True)
+    for day, value in days_values:
+        pruned.count_day(day, value, 4, day - 10)  # prune beyond 4 slots, keeping the last 10 days
+    newest = days_values[-1][0]
+    kept = [v for d, v in days_values if d >= newest - 10]
+    assert pruned.habit_entropy(newest - 10, newest + 1)[1] == len(kept)
+
+
+def test_a_window_pickles_to_an_equal_window():
+    """A checkpoint restores every part of a window: entries, tally, evidence and habit."""
+    import pickle
+
+    window = KeyWindow(True, True)
+    for i in range(50):
+        window.push(i * 10, "abc"[i % 3], float(i % 7), f"e{i}", 200, 260)
+        window.count_day(i // 10, i % 3, 100, 0)
+    window.push(455, "c", 2.0, "late", 200, 260)  # a late entry, placed at its time
+    copy = pickle.loads(pickle.dumps(window))
+    for name in ("values", "ids", "lo", "counts", "sums", "n", "total", "c_log_c"):
+        assert getattr(copy, name) == getattr(window, name), name
+    assert list(copy.times) == list(window.times) and list(copy.weights) == list(window.weights)
+    assert copy.habit_entropy(0, 10) == window.habit_entropy(0, 10)
+    copy.push(600, "a", 1.0, "next", 200, 260)
+    window.push(600, "a", 1.0, "next", 200, 260)
+    assert copy.counts == window.counts and copy.evidence_of(copy.lo, len(copy.times)) == window.evidence_of(window.lo, len(window.times))
 
 
 @settings(max_examples=200, deadline=None)
