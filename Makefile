@@ -1,4 +1,4 @@
-# Two commands on a fresh machine (Python 3.11+ with venv and pip):
+# Two commands on a fresh machine (Python 3.11+ with venv and pip, gcc and the Python headers):
 #   make demo   installs what is needed and runs the main job on embedded defaults
 #   make test   installs what is needed and runs the whole test suite
 PYTHON ?= python3

@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from fraud_support import at, consents, login, numbered
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lendguard.fraud.windows import KeyWindow
 
 from lendguard.fraud.book import transitions
-from lendguard.fraud.windows import KeyWindow
 from lendguard.policy import PolicyError, default_policy_path, load_policy
 
 POLICY = load_policy()

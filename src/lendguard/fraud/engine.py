@@ -19,7 +19,6 @@ from lendguard.fraud.rules import EPOCH, US, Evaluator, evaluator_for
 from lendguard.fraud.signals import Signal
 from lendguard.policy import Policy
 
-
 FIRST_SLOT = 2  # a user's record: scope bits, read bits, then the windows of user-keyed rules
 
 

@@ -16,7 +16,6 @@ from sys import intern
 from typing import Any
 
 from lendguard.fraud.signals import Signal
-from lendguard.fraud.windows import EVIDENCE, KeyWindow, Tally, tally_of
 from lendguard.policy.model import (
     CountRule,
     DistinctCountRule,
@@ -25,6 +24,11 @@ from lendguard.policy.model import (
     SequenceRule,
     ShareRule,
 )
+
+try:
+    from lendguard.fraud.windows import EVIDENCE, KeyWindow, Tally, tally_of
+except ImportError as exc:  # a source checkout whose extension was never built
+    raise ImportError("lendguard.fraud.windows is compiled (Cython): build it with `make install` or `pip install -e .`") from exc
 
 US = 1_000_000
 DAY_US = 86_400 * US

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from array import array
 import os
 import pickle
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
