@@ -15,7 +15,7 @@ from sys import intern
 from typing import Any
 
 from lendguard.events.schema import Consent
-from lendguard.fraud.rules import EPOCH, US, Evaluator, evaluator_for
+from lendguard.fraud.rules import EPOCH, NO_SIGNALS, US, Evaluator, evaluator_for
 from lendguard.fraud.signals import Signal
 from lendguard.policy import Policy
 
@@ -67,6 +67,7 @@ class FraudEngine:
             evaluator.is_flagged = self._is_flagged
             self.evaluators[rule.event_type].append(evaluator)
         self.record_size = FIRST_SLOT + len(slots)
+        self.routes: dict[type, tuple[str, list[Evaluator], int, int]] = {}  # see `_route`
         for record in self.state.users.values():  # a checkpoint from before a rule was added
             record.extend([None] * (self.record_size - len(record)))
         self.flag_levels = {level for rule in fraud.rules if rule.kind == "flagged_link" for level in rule.flagged_levels}
@@ -100,7 +101,7 @@ class FraudEngine:
         state = self.state
         if type(event) is Consent:
             self._consent(event)  # grants apply on arrival, whatever their time
-            return []
+            return NO_SIGNALS
         since = event.ts - EPOCH
         t = (since.days * 86_400 + since.seconds) * US + since.microseconds  # micros(), inlined: hot path
         newest = state.newest_us
@@ -110,28 +111,38 @@ class FraudEngine:
             )
         if newest is None or t > newest:
             state.newest_us = t
-        event_type = event.__struct_config__.tag
-        evaluators = self.evaluators.get(event_type)
+        route = self.routes.get(type(event))
+        if route is None:
+            route = self.routes[type(event)] = self._route(type(event))
+        event_type, evaluators, scope, category = route
         if not evaluators:
-            return []
+            return NO_SIGNALS
         record = state.users.get(event.user_id)
-        scope, category = self.unlocks[event_type]
         if record is None or not record[0] & scope:
             state.withheld[event_type] += 1  # not consented for this purpose: never read
-            return []
+            return NO_SIGNALS
         if not record[1] & category:
             record[1] |= category  # the access log's record of this read
-        signals: list[Signal] = []
+        signals: list[Signal] | None = None
         for evaluator in evaluators:
             if evaluator.where and not evaluator.matches(event):
                 continue
             found = evaluator.on_event(event, t, record)
             if found:
-                signals += found
+                signals = [*signals, *found] if signals else list(found)
+        if not signals:
+            return NO_SIGNALS
         for signal in signals:
             if signal.level in self.flag_levels:
                 state.flagged.add(signal.user_id)  # later flows with this account hit FR04-like rules
         return signals
+
+    def _route(self, event_class: type) -> tuple[str, list[Evaluator], int, int]:
+        """(type, evaluators, scope bit, category bit) of an event class, found once per class."""
+        event_type = event_class.__struct_config__.tag
+        evaluators = self.evaluators.get(event_type, [])
+        scope, category = self.unlocks[event_type] if evaluators else (0, 0)
+        return event_type, evaluators, scope, category
 
     def _consent(self, event: Consent) -> None:
         if self.purpose not in event.purposes:

@@ -33,6 +33,7 @@ except ImportError as exc:  # a source checkout whose extension was never built
 US = 1_000_000
 DAY_US = 86_400 * US
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+NO_SIGNALS: tuple[Signal, ...] = ()  # what most events raise (shared: nothing allocated)
 VALUE_ID_MASK = (1 << 20) - 1  # a habit slot's value id field; more distinct values share ids
 
 
@@ -75,7 +76,10 @@ class Evaluator(ABC):
         self.is_flagged: Callable[[str], bool] = lambda account: False  # the engine's flagged set
 
     def matches(self, event: Any) -> bool:
-        return all(getattr(event, name, None) == value for name, value in self.where)
+        for name, value in self.where:  # a loop, not all(...): no generator per event
+            if getattr(event, name, None) != value:
+                return False
+        return True
 
     @abstractmethod
     def on_event(self, event: Any, t: int, record: list) -> list[Signal]:
@@ -115,7 +119,7 @@ class TallyEvaluator(Evaluator):
     def on_event(self, event: Any, t: int, record: list) -> list[Signal]:
         value, weight = self.value_of(event)
         if value is None:
-            return []
+            return NO_SIGNALS
         key = getattr(event, self.key)
         window = self.window_for(key, record)
         if window.push(t, value, weight, event.event_id, self.width, self.keep):
@@ -142,7 +146,7 @@ class CountEvaluator(TallyEvaluator):
 
     def judge(self, event, t, key, window, tally, i, j):
         if tally.n <= self.rule.threshold:
-            return []
+            return NO_SIGNALS
         hit = self.signal(event.user_id, t, key, window.evidence_of(i, j), {"events": tally.n, "threshold": self.rule.threshold})
         return [hit] if hit else []
 
@@ -151,7 +155,7 @@ class DistinctCountEvaluator(TallyEvaluator):
     def judge(self, event, t, key, window, tally, i, j):
         distinct = len(tally.counts)
         if distinct <= self.rule.threshold:
-            return []
+            return NO_SIGNALS
         details = {"distinct": distinct, "threshold": self.rule.threshold, "field": self.rule.field}
         evidence = window.evidence_of(i, j)
         users = sorted(str(u) for u in tally.counts) if self.rule.signal_to == "members" else [event.user_id]
@@ -169,10 +173,10 @@ class ShareEvaluator(TallyEvaluator):
     def judge(self, event, t, key, window, tally, i, j):
         rule = self.rule
         if tally.n < rule.min_events:
-            return []
+            return NO_SIGNALS
         share = tally.top_share(rule.top)
         if share <= rule.threshold:
-            return []
+            return NO_SIGNALS
         details = {"share": round(share, 4), "top": rule.top, "threshold": rule.threshold, "events": tally.n, "counterparties": len(tally.sums)}
         hit = self.signal(event.user_id, t, key, window.evidence_of(i, j), details)
         return [hit] if hit else []
@@ -193,7 +197,7 @@ class EntropyEvaluator(TallyEvaluator):
         """Payments are most of the stream: the in-order case is written out here."""
         value = getattr(event, self.rule.field)
         if value is None:
-            return []
+            return NO_SIGNALS
         if type(value) is str:
             value = intern(value)
         key = getattr(event, self.key)
@@ -208,7 +212,7 @@ class EntropyEvaluator(TallyEvaluator):
             return self.rejudge_late(event, t, key, window)
         tally = window.tally
         if not tally.entropy_above(self.min_events, self.threshold):
-            return []
+            return NO_SIGNALS
         return self.judge(event, t, key, window, tally, window.lo, len(window.times))
 
     def new_window(self) -> KeyWindow:
@@ -217,10 +221,10 @@ class EntropyEvaluator(TallyEvaluator):
     def judge(self, event, t, key, window, tally, i, j):
         rule = self.rule
         if tally.n < rule.min_events:
-            return []
+            return NO_SIGNALS
         entropy = tally.entropy()
         if entropy <= rule.threshold:
-            return []
+            return NO_SIGNALS
         details = {"entropy_bits": round(entropy, 4), "threshold": rule.threshold, "events": tally.n, "values": len(tally.counts)}
         if rule.baseline:
             before = self._before(window, t)
@@ -244,7 +248,7 @@ class SequenceEvaluator(Evaluator):
     def on_event(self, event: Any, t: int, record: list) -> list[Signal]:
         value = getattr(event, self.rule.field)
         if value is None:
-            return []
+            return NO_SIGNALS
         key = getattr(event, self.key)
         window = self.window_for(key, record)
         window.push(t, value, 1.0, event.event_id, self.width, self.keep)
@@ -268,7 +272,7 @@ class FlaggedLinkEvaluator(Evaluator):
     def on_event(self, event: Any, t: int, record: list) -> list[Signal]:
         other = getattr(event, self.rule.field)
         if other is None or not self.is_flagged(other):
-            return []
+            return NO_SIGNALS
         hit = self.signal(event.user_id, t, other, [event.event_id], {"flagged_account": other, "field": self.rule.field})
         return [hit] if hit else []
 
