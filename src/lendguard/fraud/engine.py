@@ -86,7 +86,7 @@ class FraudEngine:
         if scope in self.scope_bits:
             self._record(user_id)[0] |= self.scope_bits[scope]
 
-    def _record(self, user_id: str) -> list[int]:
+    def _record(self, user_id: str) -> list:
         record = self.state.users.get(user_id)
         if record is None:
             record = self.state.users[intern(user_id)] = [0, 0] + [None] * (self.record_size - FIRST_SLOT)

@@ -12,7 +12,6 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Callable, Hashable
-from sys import intern
 from typing import Any
 
 from lendguard.fraud.signals import Signal
@@ -198,8 +197,6 @@ class EntropyEvaluator(TallyEvaluator):
         value = getattr(event, self.rule.field)
         if value is None:
             return NO_SIGNALS
-        if type(value) is str:
-            value = intern(value)
         key = getattr(event, self.key)
         window = self.window_for(key, record)
         if self.baseline_us:
@@ -229,7 +226,7 @@ class EntropyEvaluator(TallyEvaluator):
         if rule.baseline:
             before = self._before(window, t)
             if before is None or entropy - before < rule.min_rise:
-                return []  # no habit to compare with yet, or no more spread than the usual one
+                return NO_SIGNALS  # no habit to compare with yet, or no more spread than the usual one
             details |= {"baseline_bits": round(before, 4), "min_rise": rule.min_rise}
         hit = self.signal(event.user_id, t, key, window.evidence_of(i, j), details)
         return [hit] if hit else []

@@ -208,10 +208,6 @@ cdef class KeyWindow(Tally):
         """The newest window's tally: the window itself."""
         return self
 
-    @property
-    def newest(self):
-        return self.times.data.as_longlongs[_size(self.times) - 1] if _size(self.times) else None
-
     cpdef bint push(self, long long t, object value, double weight, str event_id, long long width, long long keep) except -1:
         """Add an entry; returns True when it arrived late (before the key's newest time).
 
