@@ -66,6 +66,9 @@ class UserBuilder:
     risky_wifi_reports: int = 0
     clean_reports: int = 1
     customer_group: str | None = None
+    real_name_days: int | None = 900  # days since real-name verification
+    external_score: int | None = 680  # a Sesame-like score (None: none shared)
+    app_opens_per_month: int = 120
     # Scopes granted (each for all of its purposes) before the window; drop one to model a refusal.
     consents: tuple[str, ...] = ("basic_profile", "phone_device", "deep_credit")
     extra: list[ev.Event] = field(default_factory=list)
@@ -129,8 +132,13 @@ class UserBuilder:
             out.append(ev.DeviceSecurity(event_id=eid("wifi"), user_id=u, ts=local(30 + k), device_id=f"{u}-d0", risky_wifi=True, **self.security))
         for scope in self.consents:
             out.append(consent_event(u, scope, "grant", None, self.policy, at=local(700), event_id=eid(f"consent-{scope}")))
-        if self.customer_group:
-            out.append(ev.Profile(event_id=eid("profile"), user_id=u, ts=local(500), customer_group=self.customer_group))
+        if self.customer_group or self.real_name_days is not None:
+            real_name = AS_OF.astimezone(ZONE).date() - dt.timedelta(days=self.real_name_days) if self.real_name_days is not None else None
+            out.append(ev.Profile(event_id=eid("profile"), user_id=u, ts=local(500), customer_group=self.customer_group, real_name_since=real_name))
+        if self.external_score is not None:
+            out.append(ev.ExternalScore(event_id=eid("score"), user_id=u, ts=local(7), provider="sesame-like", score=self.external_score))
+        for month in range(months):
+            out.append(ev.AppOpen(event_id=eid("open"), user_id=u, ts=local(month * dpm + 2), count=self.app_opens_per_month))
         return out + list(self.extra)
 
     def frames(self) -> dict[str, pl.DataFrame]:

@@ -213,7 +213,7 @@ def test_population_reads_are_logged_per_use_with_their_users(tmp_path):
     by_use = {(e["category"], e["form"]): e["user_count"] for e in entries}
     assert by_use[("assets", "rows")] == 1 and by_use[("payment_flows", "aggregate")] == 2
     export = AccessLog(store.engine, tmp_path).export(user_id="u-2")
-    assert set(export["category"]) == {"profile", "device", "identity", "payment_flows"}
+    assert set(export["category"]) == {"profile", "device", "identity", "payment_flows", "app_activity"}
     assert set(export.filter(pl.col("category") == "payment_flows")["form"]) == {"aggregate"}
     assert set(EVENT_TYPES) >= {t for c in POLICY.consent.categories.values() for t in c.event_types}
 

@@ -138,6 +138,13 @@ class AppOpen(Event, tag="app_open"):
     count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
 
 
+class ExternalScore(Event, tag="external_score"):
+    """A credit score from an external provider (a Sesame-like score, 350-950), as shared."""
+
+    provider: Id
+    score: Annotated[int, msgspec.Meta(ge=0, le=1000)]
+
+
 class SocialContact(Event, tag="social_contact"):
     """A contact in the user's social graph and whether it carries a risk flag."""
 
@@ -183,6 +190,7 @@ AnyEvent = Union[
     BillPayment,
     PartnerReport,
     AppOpen,
+    ExternalScore,
     SocialContact,
     Consent,
     Profile,

@@ -6,15 +6,20 @@ simply hold one user's rows): there is no separate online implementation.
 
 from __future__ import annotations
 
-
 import duckdb
 import polars as pl
 
 from lendguard.consent.gate import GatedData
 from lendguard.events.columns import MONEY_DTYPE, empty_frame
 from lendguard.events.schema import EVENT_TYPES
+from lendguard.features.activity import app_open_features, external_score_features
 from lendguard.features.bills import bill_features
-from lendguard.features.device import device_report_features, security_deductions, security_grade, security_score
+from lendguard.features.device import (
+    device_report_features,
+    security_deductions,
+    security_grade,
+    security_score,
+)
 from lendguard.features.dormancy import dormancy_features
 from lendguard.features.kyc import (
     bank_card_features,
@@ -24,11 +29,18 @@ from lendguard.features.kyc import (
 )
 from lendguard.features.logins import client_version_number, login_features
 from lendguard.features.partner import derived_partner_features, partner_features
-from lendguard.features.payments import derived_payment_features, month_column, payment_features
+from lendguard.features.payments import (
+    derived_payment_features,
+    month_column,
+    payment_features,
+)
 from lendguard.features.profile import profile_features
 from lendguard.features.region import derived_region_features, geography_frame
 from lendguard.features.social import derived_social_features, social_features
-from lendguard.features.transfers import derived_red_packet_features, red_packet_features
+from lendguard.features.transfers import (
+    derived_red_packet_features,
+    red_packet_features,
+)
 from lendguard.features.wealth import wealth_features
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
@@ -54,6 +66,7 @@ _ZERO_COUNTS = (
     "credit_card_repayments",
     "contacts",
     "high_risk_contacts",
+    "spending_scenes",
 )
 _FALSE_FLAGS = ("face_verified", "id_front", "id_back", "bureau_shared", "bureau_refused")
 
@@ -91,6 +104,8 @@ def compute_features(
         partner_features(events["partner_report"], as_of, policy),
         social_features(events["social_contact"], as_of),
         profile_features(events["profile"], as_of),
+        app_open_features(events["app_open"], as_of),
+        external_score_features(events["external_score"], as_of),
     ]
     latest_reports, wifi = device_report_features(events["device_security"], as_of)
     per_user.append(wifi)
@@ -115,7 +130,7 @@ def compute_features(
     features = (
         joined.with_columns(
             *[pl.col(c).fill_null(0) for c in (*_ZERO_COUNTS, "failed_minor_checks")],
-            *[pl.col(c).fill_null(0.0) for c in months],
+            *[pl.col(c).fill_null(0.0) for c in (*months, "app_opens_per_day")],
             *[pl.col(c).fill_null(False) for c in (*_FALSE_FLAGS, "rooted", "modified_client", "malware", "unknown_sources")],
             pl.col("wealth_balance").fill_null(pl.lit(0, dtype=MONEY_DTYPE)),
             pl.col("largest_holding").fill_null(pl.lit(0, dtype=MONEY_DTYPE)),

@@ -21,6 +21,7 @@ def payment_features(payments: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.
     amount = pl.col("amount").cast(pl.Float64)
     frame = payments.filter(as_of.within()).select(
         "user_id",
+        "merchant_category",
         (pl.col("channel") == "offline_qr").alias("_offline"),
         is_night.alias("_night"),
         # Each payment's amount in its month's column (zero elsewhere): plain sums below.
@@ -30,6 +31,7 @@ def payment_features(payments: pl.LazyFrame, as_of: AsOf, policy: Policy) -> pl.
         pl.len().cast(pl.Int64).alias("payments"),
         pl.col("_offline").sum().cast(pl.Int64).alias("offline_payments"),
         pl.col("_night").sum().cast(pl.Int64).alias("night_payments"),
+        pl.col("merchant_category").n_unique().cast(pl.Int64).alias("spending_scenes"),  # a product line factor
         *[pl.col(month_column(i)).sum() for i in range(as_of.months)],
     )
 

@@ -12,7 +12,12 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 SharingLevel = Literal["none", "partial", "full"]
 Grade = Literal["A", "B", "C"]
@@ -23,13 +28,8 @@ SHARING_ORDER: dict[str, int] = {"none": 0, "partial": 1, "full": 2}
 GRADE_ORDER: dict[str, int] = {"C": 0, "B": 1, "A": 2}
 
 
-class Strict(BaseModel):
-    """Base for policy sections: no unknown keys, immutable once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Share = Field(ge=0.0, le=1.0)
+from lendguard.policy.base import Bilingual, Share, Strict  # noqa: E402  (re-exported)
+from lendguard.policy.loans import LoanPolicy  # noqa: E402
 
 
 class PolicyHeader(Strict):
@@ -239,11 +239,6 @@ class VisibilityPolicy(Strict):
     device_security: DeviceSecurityPolicy
     gray_release: GrayReleasePolicy
     anti_fraud: AntiFraudPolicy
-
-
-class Bilingual(Strict):
-    zh: str = Field(min_length=1)
-    en: str = Field(min_length=1)
 
 
 class ConsentScope(Strict):
@@ -544,6 +539,7 @@ class PolicyDocument(Strict):
     consent: ConsentPolicy
     reviews: ReviewPolicy
     fraud: FraudPolicy
+    loans: LoanPolicy
 
 
 def version_key(version: str) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ state-setting events (cards, identity, holdings, partner reports) dated earlier.
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -150,7 +151,32 @@ def generate_events(users: pl.DataFrame, as_of: dt.datetime, policy: Policy, rng
         birth_year=np.where(u["student"], rng.integers(2002, 2008, n), rng.integers(1960, 2002, n)),
     )
     out["consent"] = _consents(u, ids, clock, rng, id_prefix, policy)
+    out.update(_admission_signals(u, ids, clock, id_prefix))
     return out
+
+
+def _admission_signals(u: dict, ids: np.ndarray, clock: _Clock, id_prefix: str) -> dict[str, pl.DataFrame]:
+    """Monthly app-open counts and external scores, read by product admission. They draw
+    from their own generator, so adding them left every other synthetic event unchanged."""
+    n = len(ids)
+    rng = np.random.default_rng([zlib.crc32(id_prefix.encode()), n, 2])
+    good = u["eligible_like"]
+    daily_opens = np.where(good, rng.gamma(6.0, 0.75, n), rng.gamma(2.0, 0.9, n))
+    owner = np.repeat(np.arange(n), 3)
+    month = np.tile(np.arange(3), n)
+    opens = np.maximum(1, rng.poisson(daily_opens[owner] * 30))
+    scored = np.flatnonzero(rng.random(n) < 0.9)  # about one user in ten has no external score
+    score = np.clip(rng.normal(np.where(good, 680, 585), 55)[scored], 350, 950).astype(np.int64)
+    return {
+        "app_open": _frame(
+            "app_open", f"{id_prefix}o", ids[owner], clock.uniform(0, 1, len(owner), rng) - (month * 30 * DAY).astype(np.int64),
+            count=opens,
+        ),
+        "external_score": _frame(
+            "external_score", f"{id_prefix}e", ids[scored], clock.uniform(1, 45, len(scored), rng),
+            provider=np.full(len(scored), "sesame-like"), score=score,
+        ),
+    }
 
 
 # The purposes users typically grant each layer for (kept to those the policy allows).

@@ -16,9 +16,10 @@ PAYMENT_TOTALS = DataUse("payment_flows", AGGREGATE, "credit_scoring")
 SOCIAL = DataUse("social_graph", ROWS, "anti_fraud")
 ASSETS = DataUse("assets", ROWS, "credit_scoring")
 CREDIT_HISTORY = DataUse("credit_history", ROWS, "credit_scoring")
+APP_ACTIVITY = DataUse("app_activity", ROWS, "credit_scoring")  # read by product admission (loans/offers.py)
 
 VISIBILITY_USES = EngineUses(
-    "visibility", (PROFILE, DEVICE, IDENTITY, PAYMENT_ROWS, PAYMENT_TOTALS, SOCIAL, ASSETS, CREDIT_HISTORY)
+    "visibility", (PROFILE, DEVICE, IDENTITY, PAYMENT_ROWS, PAYMENT_TOTALS, SOCIAL, ASSETS, CREDIT_HISTORY, APP_ACTIVITY)
 )
 
 # The uses each check's measured values come from (AF01 reads the lender's own risk state).

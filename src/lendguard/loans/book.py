@@ -1,0 +1,386 @@
+"""The loan book: open lines, draw, repay, accrue, write off, with exactly-once money.
+
+Every state-changing call takes an idempotency key. The key, the hash of the request and
+the response are stored in the same transaction as the money movement, so a retried call
+returns the first answer and never moves money twice; the same key with a different
+request is refused. Each call is one transaction: the line or loan row is locked (FOR
+UPDATE on PostgreSQL; SQLite's single writer queues the others), the journal entry is
+checked balanced before it is written, and a crash leaves either all of it or none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lendguard.evidence.shared import SharedLog
+from lendguard.loans.contract import contract_terms, render_contract
+from lendguard.loans.models import (
+    Contract,
+    CreditLine,
+    IdempotencyKey,
+    InstallmentRow,
+    JournalEntry,
+    Loan,
+    Posting,
+)
+from lendguard.loans.money import MoneyRules
+from lendguard.loans.offers import Offer, cap_violation, price
+from lendguard.loans.servicing import ACCOUNTS, Lines, Servicer, ServicingError
+from lendguard.policy import Policy
+from lendguard.policy.loans import LoanPolicy
+
+
+class LedgerError(ServicingError):
+    """A refused call: `code` for machines, the message for people, `status` for HTTP."""
+
+    def __init__(self, code: str, message: str, status: int = 422, **details: object):
+        super().__init__(code, message, **details)
+        self.status = status
+
+
+def penalty_daily_rate(daily_rate: Decimal, multiplier: Decimal, loans: LoanPolicy) -> Decimal:
+    """The overdue daily rate: the product's multiple of the daily rate, capped so that a
+    year of it stays within `caps.penalty_apr` (rounded down to 1e-10, never above)."""
+    capped = min(daily_rate * multiplier, loans.caps.penalty_apr / loans.days_per_year)
+    return capped.quantize(Decimal("1e-10"), rounding=ROUND_DOWN).normalize()
+
+
+def _sha(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _id(prefix: str, *parts: str) -> str:
+    return f"{prefix}-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+class LoanBook:
+    def __init__(self, sessions: sessionmaker[Session], policy: Policy, evidence: SharedLog | None = None):
+        self.sessions = sessions
+        self.policy = policy
+        self.loans_policy = policy.loans
+        self.money = MoneyRules.of(policy.loans)
+        self.servicer = Servicer(policy.loans)
+        self.evidence = evidence
+        self.zone = ZoneInfo(policy.timezone)
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def business_date(self, at: dt.datetime | None) -> dt.date:
+        return (at or dt.datetime.now(dt.timezone.utc)).astimezone(self.zone).date()
+
+    def _once(self, key: str, operation: str, request: dict[str, Any], work: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
+        """Run `work` once per key: a retry gets the stored response (marked `replayed`)."""
+        if not key or len(key) > 128:
+            raise LedgerError("bad_idempotency_key", "an idempotency key of 1 to 128 characters is required", 400)
+        digest = _sha({"operation": operation, **request})
+        for _attempt in range(3):
+            try:
+                with self.sessions.begin() as session:
+                    stored = session.get(IdempotencyKey, key)
+                    if stored is not None:
+                        return self._replay(stored, digest)
+                    # Claim the key first: a concurrent twin waits on it (PostgreSQL) or queues (SQLite).
+                    claim = IdempotencyKey(key=key, operation=operation, request_sha256=digest, response="", created_at=dt.datetime.now(dt.timezone.utc))
+                    session.add(claim)
+                    session.flush()
+                    try:
+                        response = work(session)
+                    except LedgerError:
+                        raise
+                    except ServicingError as exc:  # the loan's state refuses it: a client error
+                        raise LedgerError(exc.code, str(exc), 422, **exc.details) from exc
+                    claim.response = json.dumps(response, default=str, sort_keys=True)
+                return response
+            except IntegrityError:
+                continue  # the twin committed first: read its answer on the next pass
+        raise LedgerError("idempotency_busy", f"idempotency key {key!r} is being used by another request", 409)
+
+    def _replay(self, stored: IdempotencyKey, digest: str) -> dict[str, Any]:
+        if stored.request_sha256 != digest:
+            raise LedgerError(
+                "idempotency_key_reused", f"idempotency key {stored.key!r} was used for a different {stored.operation} request", 409
+            )
+        return {**json.loads(stored.response), "replayed": True}
+
+    def _post(self, session: Session, kind: str, loan_id: str | None, day: dt.date, lines: Lines, key: str | None = None, memo: str = "") -> str | None:
+        """Store one balanced journal entry (nothing when there are no lines)."""
+        if not lines.items:
+            return None
+        if not lines.balanced():
+            raise AssertionError(f"unbalanced {kind} entry for {loan_id}: {lines.items}")
+        unknown = {account for account, _, _ in lines.items} - set(ACCOUNTS)
+        if unknown:
+            raise AssertionError(f"unknown accounts {unknown}")
+        entry_id = uuid.uuid4().hex
+        session.add(JournalEntry(entry_id=entry_id, loan_id=loan_id, kind=kind, business_date=day, recorded_at=dt.datetime.now(dt.timezone.utc), idempotency_key=key, memo=memo))
+        session.flush()
+        session.add_all(Posting(entry_id=entry_id, account=a, loan_id=loan_id, debit_minor=d, credit_minor=c) for a, d, c in lines.items)
+        return entry_id
+
+    def _amount(self, value: Decimal | str) -> Decimal:
+        try:
+            return self.money.parse(value)
+        except ValueError as exc:
+            raise LedgerError("bad_amount", str(exc)) from exc
+
+    def _line(self, session: Session, line_id: str) -> CreditLine:
+        line = session.execute(select(CreditLine).where(CreditLine.line_id == line_id).with_for_update()).scalar_one_or_none()
+        if line is None:
+            raise LedgerError("unknown_line", f"no credit line {line_id!r}", 404)
+        return line
+
+    def _loan(self, session: Session, loan_id: str) -> tuple[Loan, list[InstallmentRow]]:
+        loan = session.execute(select(Loan).where(Loan.loan_id == loan_id).with_for_update()).scalar_one_or_none()
+        if loan is None:
+            raise LedgerError("unknown_loan", f"no loan {loan_id!r}", 404)
+        rows = session.execute(select(InstallmentRow).where(InstallmentRow.loan_id == loan_id).order_by(InstallmentRow.number)).scalars().all()
+        return loan, list(rows)
+
+    def _not_before(self, loan: Loan, day: dt.date) -> None:
+        if day < loan.accrued_through:
+            raise LedgerError("backdated", f"loan {loan.loan_id} is accrued through {loan.accrued_through}; {day} is earlier", 409)
+
+    # ---- lines -------------------------------------------------------------------------------
+    def open_line(self, offer: Offer, user_id: str, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
+        """A revolving line from an admitted offer (its line and daily rate)."""
+        if not offer.admitted:
+            raise LedgerError("not_admitted", f"{offer.product_id} is not offered to {user_id}: " + "; ".join(r.reason.en for r in offer.reasons), codes=[r.code for r in offer.reasons])
+        request = {"user_id": user_id, "product_id": offer.product_id}
+
+        def work(session: Session) -> dict[str, Any]:
+            line_id = _id("cl", user_id, offer.product_id)
+            existing = session.get(CreditLine, line_id)
+            if existing is not None:
+                raise LedgerError("line_exists", f"{user_id} already has line {line_id} on {offer.product_id}", 409, line_id=line_id)
+            line = CreditLine(
+                line_id=line_id, user_id=user_id, product_id=offer.product_id, limit_minor=self.money.to_minor(offer.line), used_minor=0,
+                daily_rate=str(offer.daily_rate), status="open", policy_version=self.policy.version, opened_at=at or dt.datetime.now(dt.timezone.utc),
+            )
+            session.add(line)
+            return self._line_view(line)
+
+        return self._once(key, "open_line", request, work)
+
+    def _line_view(self, line: CreditLine) -> dict[str, Any]:
+        return {
+            "line_id": line.line_id, "user_id": line.user_id, "product_id": line.product_id, "status": line.status,
+            "limit": str(self.money.from_minor(line.limit_minor)), "used": str(self.money.from_minor(line.used_minor)),
+            "available": str(self.money.from_minor(line.limit_minor - line.used_minor)), "daily_rate": line.daily_rate,
+        }
+
+    def line(self, line_id: str) -> dict[str, Any]:
+        with self.sessions() as session:
+            line = session.get(CreditLine, line_id)
+            if line is None:
+                raise LedgerError("unknown_line", f"no credit line {line_id!r}", 404)
+            return self._line_view(line)
+
+    # ---- drawdown -----------------------------------------------------------------------------
+    def draw(self, line_id: str, amount: Decimal, term_months: int, method: str | None, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
+        """Disburse `amount` from the line: the contract, its schedule and the journal entry.
+        The disbursed amount is the contract principal, always (no head-cut interest)."""
+        day = self.business_date(at)
+        amount = self._amount(amount)
+        request = {"line_id": line_id, "amount": str(amount), "term_months": term_months, "method": method, "day": day.isoformat()}
+
+        def work(session: Session) -> dict[str, Any]:
+            line = self._line(session, line_id)
+            product = self.loans_policy.products[line.product_id]
+            chosen = method or product.default_method
+            if line.status != "open":
+                raise LedgerError("line_not_open", f"line {line_id} is {line.status}", 409)
+            if chosen not in product.methods:
+                raise LedgerError("bad_method", f"{line.product_id} offers {product.methods}, not {chosen!r}")
+            if term_months not in product.terms_months:
+                raise LedgerError("bad_term", f"{line.product_id} offers terms of {product.terms_months} months, not {term_months}")
+            if amount < product.min_drawdown:
+                raise LedgerError("below_minimum", f"{line.product_id} lends at least {product.min_drawdown} a drawdown, not {amount}")
+            principal = self.money.to_minor(amount)
+            available = line.limit_minor - line.used_minor
+            if principal > available:
+                raise LedgerError("exceeds_line", f"{amount} is more than the {self.money.from_minor(available)} available on line {line_id}", available=str(self.money.from_minor(available)))
+            schedule, apr = price(product, self.loans_policy, amount, Decimal(line.daily_rate), chosen, term_months, day)
+            violation = cap_violation(apr, self.loans_policy)
+            if violation is not None:
+                raise LedgerError("price_above_cap", str(violation), cap=str(violation.cap), apr=str(apr))
+            loan_id = _id("ln", key)
+            penalty = penalty_daily_rate(Decimal(line.daily_rate), product.penalty_multiplier, self.loans_policy)
+            terms = contract_terms(loan_id, line.user_id, line.product_id, schedule, apr, penalty, self.policy)
+            contract = render_contract(terms, self.policy)
+            loan = Loan(
+                loan_id=loan_id, line_id=line_id, user_id=line.user_id, product_id=line.product_id, principal_minor=principal,
+                method=chosen, term_months=term_months, daily_rate=line.daily_rate, penalty_daily_rate=str(penalty), apr=str(apr),
+                start_date=day, maturity_date=schedule.installments[-1].due_date, status="active", accrued_through=day,
+                penalty_exact="0", principal_outstanding=principal, interest_receivable=0, penalty_receivable=0, fee_receivable=0,
+                days_past_due=0, bucket="current", contract_sha256=contract.sha256, policy_version=self.policy.version,
+                created_at=dt.datetime.now(dt.timezone.utc),
+            )
+            session.add(loan)
+            session.flush()
+            previous = day
+            for i in schedule.installments:
+                session.add(InstallmentRow(
+                    loan_id=loan_id, number=i.number, start_date=previous, due_date=i.due_date, principal_minor=self.money.to_minor(i.principal),
+                    interest_minor=self.money.to_minor(i.interest), fee_minor=self.money.to_minor(i.fee), interest_exact="0", interest_accrued=0,
+                    principal_paid=0, interest_paid=0, fee_paid=0, fee_posted=False, overdue_fee_charged=False,
+                ))
+                previous = i.due_date
+            session.add(Contract(loan_id=loan_id, text_zh=contract.text_zh, text_en=contract.text_en, terms_json=json.dumps(terms, sort_keys=True), sha256=contract.sha256))
+            line.used_minor += principal
+            lines = Lines()
+            lines.move("loans_principal", "cash", principal)  # the whole principal leaves: disbursed == principal
+            self._post(session, "disbursement", loan_id, day, lines, key)
+            return {"loan_id": loan_id, "line": self._line_view(line), "disbursed": str(amount), "contract_sha256": contract.sha256, "apr": str(apr), "terms": terms}
+
+        response = self._once(key, "draw", request, work)
+        if not response.get("replayed"):
+            self._log_contract(response["loan_id"])
+        return response
+
+    def _log_contract(self, loan_id: str) -> None:
+        if self.evidence is None:
+            return
+        from lendguard.loans.evidence import CONTRACT_KIND, contract_record
+
+        with self.sessions() as session:
+            row = session.get(Contract, loan_id)
+            self.evidence.get().append(CONTRACT_KIND, loan_id, contract_record(row))
+
+    # ---- repayment ------------------------------------------------------------------------------
+    def repay(self, loan_id: str, amount: Decimal, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
+        day = self.business_date(at)
+        amount = self._amount(amount)
+        request = {"loan_id": loan_id, "amount": str(amount), "day": day.isoformat()}
+
+        def work(session: Session) -> dict[str, Any]:
+            loan, rows = self._loan(session, loan_id)
+            self._not_before(loan, day)
+            accrual = Lines()
+            self.servicer.accrue(loan, rows, day, accrual)
+            self._post(session, "accrual", loan_id, day, accrual)
+            lines = Lines()
+            paid = self.servicer.repay(loan, rows, self.money.to_minor(amount), day, lines)
+            self._post(session, "repayment", loan_id, day, lines, key)
+            line = self._line(session, loan.line_id)
+            line.used_minor -= paid["principal"]
+            if loan.status == "paid_off":
+                loan.closed_at = dt.datetime.now(dt.timezone.utc)
+            return {"loan_id": loan_id, "paid": {k: str(self.money.from_minor(v)) for k, v in paid.items()}, "loan": self._loan_view(loan, rows)}
+
+        return self._once(key, "repay", request, work)
+
+    def payoff(self, loan_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
+        """What closes the loan on a day (computed, then rolled back: nothing is stored)."""
+        day = self.business_date(at)
+        session = self.sessions()
+        try:
+            loan, rows = self._loan(session, loan_id)
+            if loan.status != "active":
+                raise LedgerError("loan_closed", f"loan {loan_id} is {loan.status}; there is nothing to pay off", 409)
+            self._not_before(loan, day)
+            self.servicer.accrue(loan, rows, day, Lines())
+            return {"loan_id": loan_id, "on": day.isoformat(), "payoff": str(self.money.from_minor(self.servicer.payoff_amount(loan, rows, day)))}
+        finally:
+            session.rollback()
+            session.close()
+
+    # ---- end of day -------------------------------------------------------------------------------
+    def accrue(self, through: dt.date, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        """Accrue every active loan through a day: interest, penalty, fees due, ageing, and the
+        write-off of loans past the policy's limit. Safe to rerun: each loan remembers its day."""
+        with self.sessions() as session:
+            ids = session.execute(select(Loan.loan_id).where(Loan.status == "active", Loan.accrued_through < through).order_by(Loan.loan_id)).scalars().all()
+        counts = {"loans": 0, "written_off": 0}
+        for loan_id in ids:
+            with self.sessions.begin() as session:
+                loan, rows = self._loan(session, loan_id)
+                if loan.status != "active" or loan.accrued_through >= through:
+                    continue
+                lines = Lines()
+                self.servicer.accrue(loan, rows, through, lines)
+                self._post(session, "accrual", loan_id, through, lines)
+                counts["loans"] += 1
+                if loan.days_past_due >= self.loans_policy.write_off_after_days:
+                    self._write_off(session, loan, through, None)
+                    counts["written_off"] += 1
+            if progress:
+                progress(1)
+        return counts
+
+    def write_off(self, loan_id: str, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
+        day = self.business_date(at)
+
+        def work(session: Session) -> dict[str, Any]:
+            loan, rows = self._loan(session, loan_id)
+            self._not_before(loan, day)
+            accrual = Lines()
+            self.servicer.accrue(loan, rows, day, accrual)
+            self._post(session, "accrual", loan_id, day, accrual)
+            amount = self._write_off(session, loan, day, key)
+            return {"loan_id": loan_id, "written_off": str(self.money.from_minor(amount)), "loan": self._loan_view(loan, rows)}
+
+        return self._once(key, "write_off", {"loan_id": loan_id, "day": day.isoformat()}, work)
+
+    def _write_off(self, session: Session, loan: Loan, day: dt.date, key: str | None) -> int:
+        lines = Lines()
+        principal = loan.principal_outstanding
+        amount = self.servicer.write_off(loan, lines)
+        self._post(session, "write_off", loan.loan_id, day, lines, key)
+        line = self._line(session, loan.line_id)
+        line.used_minor -= principal
+        line.status = "frozen"  # no new drawdowns after a loss
+        loan.closed_at = dt.datetime.now(dt.timezone.utc)
+        return amount
+
+    # ---- reads ---------------------------------------------------------------------------------------
+    def _loan_view(self, loan: Loan, rows: list[InstallmentRow]) -> dict[str, Any]:
+        m = self.money.from_minor
+        return {
+            "loan_id": loan.loan_id, "line_id": loan.line_id, "user_id": loan.user_id, "product_id": loan.product_id,
+            "status": loan.status, "principal": str(m(loan.principal_minor)), "method": loan.method, "term_months": loan.term_months,
+            "daily_rate": loan.daily_rate, "apr": loan.apr, "start_date": loan.start_date.isoformat(), "maturity_date": loan.maturity_date.isoformat(),
+            "accrued_through": loan.accrued_through.isoformat(), "days_past_due": loan.days_past_due, "bucket": loan.bucket,
+            "balances": {
+                "principal": str(m(loan.principal_outstanding)), "interest": str(m(loan.interest_receivable)),
+                "penalty": str(m(loan.penalty_receivable)), "fee": str(m(loan.fee_receivable)),
+            },
+            "contract_sha256": loan.contract_sha256,
+            "installments": [
+                {
+                    "number": i.number, "due_date": i.due_date.isoformat(), "principal": str(m(i.principal_minor)), "interest": str(m(i.interest_minor)),
+                    "fee": str(m(i.fee_minor)), "principal_paid": str(m(i.principal_paid)), "interest_paid": str(m(i.interest_paid)), "fee_paid": str(m(i.fee_paid)),
+                }
+                for i in rows
+            ],
+        }
+
+    def loan(self, loan_id: str) -> dict[str, Any]:
+        with self.sessions() as session:
+            loan = session.get(Loan, loan_id)
+            if loan is None:
+                raise LedgerError("unknown_loan", f"no loan {loan_id!r}", 404)
+            rows = session.execute(select(InstallmentRow).where(InstallmentRow.loan_id == loan_id).order_by(InstallmentRow.number)).scalars().all()
+            return self._loan_view(loan, list(rows))
+
+    def contract(self, loan_id: str) -> dict[str, Any]:
+        with self.sessions() as session:
+            row = session.get(Contract, loan_id)
+            if row is None:
+                raise LedgerError("unknown_loan", f"no contract for loan {loan_id!r}", 404)
+            return {"loan_id": loan_id, "sha256": row.sha256, "terms": json.loads(row.terms_json), "text_zh": row.text_zh, "text_en": row.text_en}
+
+    def trial_balance(self) -> dict[str, Decimal]:
+        """Each account's balance (debits minus credits), from the journal."""
+        with self.sessions() as session:
+            rows = session.execute(select(Posting.account, func.sum(Posting.debit_minor), func.sum(Posting.credit_minor)).group_by(Posting.account)).all()
+        return {account: self.money.from_minor(int(d or 0) - int(c or 0)) for account, d, c in sorted(rows)}
