@@ -116,7 +116,11 @@ FIELD_NOTES: dict[str, dict[str, str]] = {
         "assets": "Securities reports: assets held. Not read by the visibility checks.",
     },
     "app_open": {
-        "count": "Opens since the previous `app_open` event (a daily total is typical).",
+        "count": "Opens since the previous `app_open` event (a daily or monthly total is typical).",
+    },
+    "external_score": {
+        "provider": "Who computed the score (a Sesame-like credit score provider).",
+        "score": "The score, 0-1000 (Sesame-like scores run 350-950); the latest counts.",
     },
     "social_contact": {
         "contact_id": "The contact; the latest action per contact decides whether it is current.",
@@ -174,6 +178,9 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "app_open": [
         {"type": "app_open", "event_id": "open-20261123-u42", "user_id": "u00000042", "ts": "2026-11-23T23:59:00+08:00", "count": 7},
+    ],
+    "external_score": [
+        {"type": "external_score", "event_id": "score-20261101-u42", "user_id": "u00000042", "ts": "2026-11-01T09:00:00+08:00", "provider": "sesame-like", "score": 682},
     ],
     "social_contact": [
         {"type": "social_contact", "event_id": "soc-20260210-0031", "user_id": "u00000042", "ts": "2026-02-10T14:00:00+08:00", "contact_id": "c8812031", "action": "add", "relation": "colleague", "high_risk": False},
@@ -244,7 +251,13 @@ READERS: dict[str, tuple[str, list[str]]] = {
         ["CR03", "PD01", "PD02", "PD03"],
     ),
     "app_open": (
-        "Not read by any feature yet. Kept for the product admission rules (app opens per day, SPEC §2).",
+        "`features/activity.py` sums the counts over the look-back window into `app_opens_per_day`, which product "
+        "admission reads (`loans.products.*.admission.app_opens_per_day_min`, reason LN03). No visibility check reads it.",
+        [],
+    ),
+    "external_score": (
+        "`features/activity.py` keeps the latest score as `external_score`, which product admission reads "
+        "(`loans.products.*.admission.external_score_min`, reason LN01). No visibility check reads it.",
         [],
     ),
     "social_contact": (
@@ -257,7 +270,7 @@ READERS: dict[str, tuple[str, list[str]]] = {
         [],
     ),
     "profile": (
-        "`features/profile.py` keeps the latest non-null `customer_group`.",
+        "`features/profile.py` keeps the latest non-null `customer_group` and `real_name_since` (whose age in months, `real_name_months`, product admission reads: reason LN02).",
         ["RG04"],
     ),
 }

@@ -20,12 +20,16 @@ from lendguard import __version__
 from lendguard.api.consent_routes import consent_router
 from lendguard.api.errors import error_response as _error
 from lendguard.api.evidence_routes import evidence_router
+from lendguard.api.loan_routes import loan_router
 from lendguard.api.review_routes import review_router
 from lendguard.events.ingest import ingest
 from lendguard.events.schema import json_schema
 from lendguard.evidence.shared import SharedLog
 from lendguard.features.window import AsOf
 from lendguard.fraud.live import LiveFraud
+from lendguard.loans.book import LoanBook
+from lendguard.loans.database import open_ledger
+from lendguard.loans.service import LendingService
 from lendguard.policy import Policy, load_policy
 from lendguard.store.events import EventStore
 from lendguard.synth.generate import synthetic_as_of
@@ -85,11 +89,14 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
     fixed_as_of = synthetic_as_of(data_dir)
 
     fraud = LiveFraud(data_dir, policy)  # accepted events feed the fraud engine at once
+    ledger = open_ledger(data_dir)  # SQLite in the data directory, or LENDGUARD_DATABASE_URL
+    lending = LendingService(service, LoanBook(ledger, policy, evidence))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         fraud.close()
+        ledger.kw["bind"].dispose()
         evidence.close()
 
     app = FastAPI(
@@ -189,6 +196,7 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
             return _error(404, "unknown_user", f"no events for user {user_id!r}")
         return Response(_ENCODER.encode(decision), media_type="application/json")
 
+    app.include_router(loan_router(lending, resolve_as_of))
     app.include_router(consent_router(store, policy))
     app.include_router(evidence_router(evidence))
     app.include_router(review_router(data_dir, policy, lambda user_id: service.decision(user_id, resolve_as_of(None))))

@@ -302,6 +302,8 @@ def policy_show(policy: PolicyPath = None) -> None:
 from lendguard.cli.consent_cmd import consent_app, export_app, retention_app  # noqa: E402
 from lendguard.cli.evidence_cmd import app as evidence_app  # noqa: E402
 from lendguard.cli.fraud_cmd import app as fraud_app  # noqa: E402
+from lendguard.cli.loans_cmd import app as loans_app  # noqa: E402
+from lendguard.cli.loans_cmd import offer_command  # noqa: E402
 from lendguard.cli.review_cmd import app as review_app  # noqa: E402
 
 app.add_typer(consent_app, name="consent")
@@ -310,6 +312,8 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(retention_app, name="retention")
 app.add_typer(export_app, name="export")
 app.add_typer(fraud_app, name="fraud")
+app.add_typer(loans_app, name="loans")
+app.command("offer")(offer_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

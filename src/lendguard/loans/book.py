@@ -140,9 +140,13 @@ class LoanBook:
         return line
 
     def _loan(self, session: Session, loan_id: str) -> tuple[Loan, list[InstallmentRow]]:
-        loan = session.execute(select(Loan).where(Loan.loan_id == loan_id).with_for_update()).scalar_one_or_none()
-        if loan is None:
+        """The loan and its installments, locked: its line first, then the loan. Every call
+        locks in that order (a drawdown takes the line alone), so no two wait on each other."""
+        line_id = session.execute(select(Loan.line_id).where(Loan.loan_id == loan_id)).scalar_one_or_none()
+        if line_id is None:
             raise LedgerError("unknown_loan", f"no loan {loan_id!r}", 404)
+        self._line(session, line_id)
+        loan = session.execute(select(Loan).where(Loan.loan_id == loan_id).with_for_update()).scalar_one()
         rows = session.execute(select(InstallmentRow).where(InstallmentRow.loan_id == loan_id).order_by(InstallmentRow.number)).scalars().all()
         return loan, list(rows)
 
@@ -186,7 +190,7 @@ class LoanBook:
             return self._line_view(line)
 
     # ---- drawdown -----------------------------------------------------------------------------
-    def draw(self, line_id: str, amount: Decimal, term_months: int, method: str | None, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
+    def draw(self, line_id: str, amount: Decimal | str, term_months: int, method: str | None, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
         """Disburse `amount` from the line: the contract, its schedule and the journal entry.
         The disbursed amount is the contract principal, always (no head-cut interest)."""
         day = self.business_date(at)
@@ -257,7 +261,7 @@ class LoanBook:
             self.evidence.get().append(CONTRACT_KIND, loan_id, contract_record(row))
 
     # ---- repayment ------------------------------------------------------------------------------
-    def repay(self, loan_id: str, amount: Decimal, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
+    def repay(self, loan_id: str, amount: Decimal | str, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
         day = self.business_date(at)
         amount = self._amount(amount)
         request = {"loan_id": loan_id, "amount": str(amount), "day": day.isoformat()}
