@@ -174,3 +174,27 @@ def test_a_thin_profile_gets_a_small_line_at_a_high_rate():
     assert wld.line == Decimal("16000") and wld.daily_rate == Decimal("0.00048")
     tiny = {o.product_id: o for o in offers_for(_row(wealth_holding_days=None, spending_scenes=0, credit_history_years=0.1), POLICY, dt.date(2026, 11, 24))}
     assert [r.code for r in tiny["WE2K"].reasons] == ["LN07"] and tiny["WE2K"].reasons[0].threshold == Decimal("200")
+
+
+@pytest.mark.parametrize("rounding", ["half_up", "half_even", "down"])
+@pytest.mark.parametrize("method", ["equal_installment", "equal_principal", "interest_first", "daily_interest"])
+def test_bulk_schedules_equal_the_decimal_ones(method, rounding):
+    from lendguard.loans.bulk import bulk_schedules
+    from lendguard.loans.schedule import add_months
+
+    money = MoneyRules.of(LOANS.model_copy(update={"rounding": rounding}))
+    rng = np.random.default_rng(hash((method, rounding)) % 2**32)
+    start, term = dt.date(2026, 1, 31), int(rng.choice([1, 3, 6, 12, 24]))
+    principal = rng.integers(100_00, 30_000_000, 400)
+    principal[:3] = [100_00, 123_45, 200_000_00]
+    rate_units = rng.integers(15, 61, 400)
+    fee = Decimal("0.0015")
+    bulk = bulk_schedules(principal, rate_units, Decimal("0.00001"), term, method, money, 30, (add_months(start, term) - start).days, fee)
+    for row in range(0, 400, 7):
+        terms = Terms(Decimal(int(principal[row])) / 100, term, method, Decimal(int(rate_units[row])) / 100000, start, fee)
+        exact = build_schedule(terms, money)
+        assert [money.to_minor(i.principal) for i in exact.installments] == bulk.principal[row].tolist()
+        assert [money.to_minor(i.interest) for i in exact.installments] == bulk.interest[row].tolist()
+        assert money.to_minor(exact.installments[0].fee) == bulk.fee[row]
+    flows = bulk.cash_flows(Decimal("0.01"))
+    assert np.allclose(flows.sum(axis=1), (bulk.interest.sum(axis=1) + bulk.fee * bulk.principal.shape[1]) / 100)
