@@ -198,3 +198,32 @@ def test_bulk_schedules_equal_the_decimal_ones(method, rounding):
         assert money.to_minor(exact.installments[0].fee) == bulk.fee[row]
     flows = bulk.cash_flows(Decimal("0.01"))
     assert np.allclose(flows.sum(axis=1), (bulk.interest.sum(axis=1) + bulk.fee * bulk.principal.shape[1]) / 100)
+
+
+def test_population_offers_equal_one_user_offers(population_dir):
+    """One implementation: the vectorised population offers agree with each user's own."""
+    from conftest import SYNTH_AS_OF
+
+    from lendguard.features.window import AsOf
+    from lendguard.loans.population import offer_summary, population_offers
+    from lendguard.store.events import EventStore
+    from lendguard.visibility.service import evaluate_store
+
+    as_of = AsOf.of(SYNTH_AS_OF, POLICY)
+    decisions = evaluate_store(EventStore(population_dir), POLICY, as_of).decisions
+    offers = population_offers(decisions, POLICY, as_of.local_date)
+    assert offers.height == decisions.height * len(LOANS.products)
+    sample = decisions.filter(pl.col("visible")).head(40)
+    for k in range(sample.height):
+        one = {o.product_id: o for o in offers_for(sample[k], POLICY, as_of.local_date)}
+        rows = offers.filter(pl.col("user_id") == sample["user_id"][k])
+        for row in rows.iter_rows(named=True):
+            offer = one[row["product_id"]]
+            assert offer.admitted == row["admitted"], (row, offer.reasons)
+            if offer.admitted:
+                assert offer.line == Decimal(row["line_minor"]) / 100 and abs(float(offer.apr) - row["apr"]) < 1e-7
+                assert abs(float(offer.daily_rate) - row["daily_rate"]) < 1e-12
+            else:
+                assert offer.reasons[0].code == row["reason"]
+    summary = offer_summary(offers)
+    assert summary["users"].to_list() == [decisions.height] * 3 and summary["admitted"].sum() > 0

@@ -14,7 +14,17 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from lendguard.cli.common import DEFAULT_DATA_DIR, AsOfOption, DataDir, PolicyPath, _as_of, _fail, _policy, _progress, console
+from lendguard.cli.common import (
+    DEFAULT_DATA_DIR,
+    AsOfOption,
+    DataDir,
+    PolicyPath,
+    _as_of,
+    _fail,
+    _policy,
+    _progress,
+    console,
+)
 
 app = typer.Typer(help="Credit lines, drawdowns, repayments and the loan ledger (SPEC §2).", no_args_is_help=True)
 

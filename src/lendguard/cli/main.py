@@ -182,11 +182,32 @@ def _report(result, out: Path, synthetic: bool, data_dir: Path | None = None) ->
 
     summary = summarize_for_policy(result.decisions, result.policy)
     render_summary(summary, console)
+    _offer_table(result)
     rings, detection = _fraud_findings(data_dir) if data_dir is not None else (None, None)
     path = write_html_report(
         result.decisions, summary, out / "report.html", result.policy, result.as_of, synthetic=synthetic, rings=rings, detection=detection
     )
     console.print(f"HTML report: {path}")
+
+
+def _offer_table(result) -> None:
+    """Products over the population (SPEC §2): who is admitted, at what line and price."""
+    from rich.table import Table
+
+    from lendguard.loans.population import offer_summary, population_offers
+
+    summary = offer_summary(population_offers(result.decisions, result.policy, result.as_of.local_date))
+    table = Table("product", "admitted", "share", "median line", "median daily rate", "median APR (IRR)", "max APR", "top refusal", title="Products: offers to this population")
+    for row in summary.iter_rows(named=True):
+        name = result.policy.loans.products[row["product_id"]].name.en
+        rate = f"{row['median_daily_rate'] * 100:.3f}%" if row["median_daily_rate"] is not None else "-"
+        table.add_row(
+            f"{row['product_id']} {name}", f"{row['admitted']:,}", f"{row['admitted_share']:.1%}",
+            f"{row['median_line']:,.0f}" if row["median_line"] is not None else "-", rate,
+            f"{row['median_apr']:.2%}" if row["median_apr"] is not None else "-", f"{row['max_apr']:.2%}" if row["max_apr"] is not None else "-",
+            row["top_reason"] or "-",
+        )
+    console.print(table)
 
 
 def _fraud_findings(data_dir: Path):
@@ -220,7 +241,7 @@ def demo(
     fraud_cmd.report(data_dir=data_dir, as_json=False)
     console.rule("entry visibility")
     evaluate(events=None, data_dir=data_dir, policy=policy, as_of=None, out=None, jsonl=True, report=True)
-    console.print("Next: [bold]lendguard explain USER_ID[/] (e.g. u00000001) or [bold]lendguard serve[/].")
+    console.print("Next: [bold]lendguard explain USER_ID[/] (e.g. u00000001), [bold]lendguard offer USER_ID[/] or [bold]lendguard serve[/].")
 
 
 # ---- explain -------------------------------------------------------------------------------

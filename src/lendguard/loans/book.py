@@ -19,7 +19,8 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +37,7 @@ from lendguard.loans.models import (
 )
 from lendguard.loans.money import MoneyRules
 from lendguard.loans.offers import Offer, cap_violation, price
+from lendguard.loans.records import Record, read, snapshot, write_changes
 from lendguard.loans.servicing import ACCOUNTS, Lines, Servicer, ServicingError
 from lendguard.policy import Policy
 from lendguard.policy.loans import LoanPolicy
@@ -64,68 +66,100 @@ def _id(prefix: str, *parts: str) -> str:
     return f"{prefix}-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
-class LoanBook:
-    def __init__(self, sessions: sessionmaker[Session], policy: Policy, evidence: SharedLog | None = None):
-        self.sessions = sessions
-        self.policy = policy
-        self.loans_policy = policy.loans
-        self.money = MoneyRules.of(policy.loans)
-        self.servicer = Servicer(policy.loans)
-        self.evidence = evidence
-        self.zone = ZoneInfo(policy.timezone)
+LINES, LOANS, INSTALLMENTS = CreditLine.__table__, Loan.__table__, InstallmentRow.__table__
+ENTRIES, POSTINGS, KEYS, CONTRACTS = JournalEntry.__table__, Posting.__table__, IdempotencyKey.__table__, Contract.__table__
 
-    # ---- plumbing ------------------------------------------------------------------------
-    def business_date(self, at: dt.datetime | None) -> dt.date:
-        return (at or dt.datetime.now(dt.timezone.utc)).astimezone(self.zone).date()
 
-    def _once(self, key: str, operation: str, request: dict[str, Any], work: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
-        """Run `work` once per key: a retry gets the stored response (marked `replayed`)."""
-        if not key or len(key) > 128:
-            raise LedgerError("bad_idempotency_key", "an idempotency key of 1 to 128 characters is required", 400)
-        digest = _sha({"operation": operation, **request})
-        for _attempt in range(3):
-            try:
-                with self.sessions.begin() as session:
-                    stored = session.get(IdempotencyKey, key)
-                    if stored is not None:
-                        return self._replay(stored, digest)
-                    # Claim the key first: a concurrent twin waits on it (PostgreSQL) or queues (SQLite).
-                    claim = IdempotencyKey(key=key, operation=operation, request_sha256=digest, response="", created_at=dt.datetime.now(dt.timezone.utc))
-                    session.add(claim)
-                    session.flush()
-                    try:
-                        response = work(session)
-                    except LedgerError:
-                        raise
-                    except ServicingError as exc:  # the loan's state refuses it: a client error
-                        raise LedgerError(exc.code, str(exc), 422, **exc.details) from exc
-                    claim.response = json.dumps(response, default=str, sort_keys=True)
-                return response
-            except IntegrityError:
-                continue  # the twin committed first: read its answer on the next pass
-        raise LedgerError("idempotency_busy", f"idempotency key {key!r} is being used by another request", 409)
+class Txn:
+    """One call's transaction: its connection, the rows it read for update (written back
+    by `save`) and the journal entries it made (written by `save` in two statements)."""
 
-    def _replay(self, stored: IdempotencyKey, digest: str) -> dict[str, Any]:
-        if stored.request_sha256 != digest:
-            raise LedgerError(
-                "idempotency_key_reused", f"idempotency key {stored.key!r} was used for a different {stored.operation} request", 409
-            )
-        return {**json.loads(stored.response), "replayed": True}
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.entries: list[dict[str, Any]] = []
+        self.postings: list[dict[str, Any]] = []
+        self.tracked: list[tuple[Any, tuple[str, ...], list[Record], list[dict[str, Any]]]] = []
 
-    def _post(self, session: Session, kind: str, loan_id: str | None, day: dt.date, lines: Lines, key: str | None = None, memo: str = "") -> str | None:
-        """Store one balanced journal entry (nothing when there are no lines)."""
+    def track(self, table: Any, keys: tuple[str, ...], records: list[Record]) -> list[Record]:
+        self.tracked.append((table, keys, records, snapshot(records)))
+        return records
+
+    def post(self, kind: str, loan_id: str | None, day: dt.date, lines: Lines, key: str | None = None) -> None:
+        """A balanced journal entry (nothing when there are no lines)."""
         if not lines.items:
-            return None
+            return
         if not lines.balanced():
             raise AssertionError(f"unbalanced {kind} entry for {loan_id}: {lines.items}")
         unknown = {account for account, _, _ in lines.items} - set(ACCOUNTS)
         if unknown:
             raise AssertionError(f"unknown accounts {unknown}")
         entry_id = uuid.uuid4().hex
-        session.add(JournalEntry(entry_id=entry_id, loan_id=loan_id, kind=kind, business_date=day, recorded_at=dt.datetime.now(dt.timezone.utc), idempotency_key=key, memo=memo))
-        session.flush()
-        session.add_all(Posting(entry_id=entry_id, account=a, loan_id=loan_id, debit_minor=d, credit_minor=c) for a, d, c in lines.items)
-        return entry_id
+        self.entries.append({
+            "entry_id": entry_id, "loan_id": loan_id, "kind": kind, "business_date": day,
+            "recorded_at": dt.datetime.now(dt.timezone.utc), "idempotency_key": key, "memo": "",
+        })
+        self.postings += [{"entry_id": entry_id, "account": a, "loan_id": loan_id, "debit_minor": d, "credit_minor": c} for a, d, c in lines.items]
+
+    def save(self) -> None:
+        for table, keys, records, before in self.tracked:
+            write_changes(self.conn, table, keys, records, before)
+        if self.entries:
+            self.conn.execute(insert(ENTRIES), self.entries)
+            self.conn.execute(insert(POSTINGS), self.postings)
+        self.tracked, self.entries, self.postings = [], [], []
+
+
+class LoanBook:
+    def __init__(self, sessions: sessionmaker[Session], policy: Policy, evidence: SharedLog | None = None):
+        self.sessions = sessions
+        self.engine = sessions.kw["bind"]
+        self.policy = policy
+        self.loans_policy = policy.loans
+        self.money = MoneyRules.of(policy.loans)
+        self.servicer = Servicer(policy.loans)
+        self.evidence = evidence
+        self.zone = ZoneInfo(policy.timezone)
+        self._insert_new = _insert_ignoring_duplicates(self.engine.dialect.name)
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def business_date(self, at: dt.datetime | None) -> dt.date:
+        return (at or dt.datetime.now(dt.timezone.utc)).astimezone(self.zone).date()
+
+    def _once(self, key: str, operation: str, request: dict[str, Any], work: Callable[[Txn], dict[str, Any]]) -> dict[str, Any]:
+        """Run `work` once per key: a retry gets the stored response (marked `replayed`)."""
+        if not key or len(key) > 128:
+            raise LedgerError("bad_idempotency_key", "an idempotency key of 1 to 128 characters is required", 400)
+        digest = _sha({"operation": operation, **request})
+        claim = {"key": key, "operation": operation, "request_sha256": digest, "response": "", "created_at": dt.datetime.now(dt.timezone.utc)}
+        for _attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    # Claim the key first: a concurrent twin waits on it (PostgreSQL) or queues (SQLite).
+                    if not self._insert_new(conn, claim):
+                        stored = conn.execute(select(KEYS).where(KEYS.c.key == key)).first()
+                        if stored is None:
+                            continue  # the twin rolled back: try again
+                        return self._replay(stored, digest)
+                    txn = Txn(conn)
+                    try:
+                        response = work(txn)
+                    except LedgerError:
+                        raise
+                    except ServicingError as exc:  # the loan's state refuses it: a client error
+                        raise LedgerError(exc.code, str(exc), 422, **exc.details) from exc
+                    txn.save()
+                    conn.execute(update(KEYS).where(KEYS.c.key == key).values(response=json.dumps(response, default=str, sort_keys=True)))
+                return response
+            except IntegrityError:
+                continue  # the twin committed first: read its answer on the next pass
+        raise LedgerError("idempotency_busy", f"idempotency key {key!r} is being used by another request", 409)
+
+    def _replay(self, stored: Any, digest: str) -> dict[str, Any]:
+        if stored.request_sha256 != digest:
+            raise LedgerError(
+                "idempotency_key_reused", f"idempotency key {stored.key!r} was used for a different {stored.operation} request", 409
+            )
+        return {**json.loads(stored.response), "replayed": True}
 
     def _amount(self, value: Decimal | str) -> Decimal:
         try:
@@ -133,24 +167,28 @@ class LoanBook:
         except ValueError as exc:
             raise LedgerError("bad_amount", str(exc)) from exc
 
-    def _line(self, session: Session, line_id: str) -> CreditLine:
-        line = session.execute(select(CreditLine).where(CreditLine.line_id == line_id).with_for_update()).scalar_one_or_none()
-        if line is None:
+    def _line(self, txn: Txn, line_id: str) -> Record:
+        found = read(txn.conn, select(LINES).where(LINES.c.line_id == line_id).with_for_update())
+        if not found:
             raise LedgerError("unknown_line", f"no credit line {line_id!r}", 404)
-        return line
+        return txn.track(LINES, ("line_id",), found)[0]
 
-    def _loan(self, session: Session, loan_id: str) -> tuple[Loan, list[InstallmentRow]]:
-        """The loan and its installments, locked: its line first, then the loan. Every call
-        locks in that order (a drawdown takes the line alone), so no two wait on each other."""
-        line_id = session.execute(select(Loan.line_id).where(Loan.loan_id == loan_id)).scalar_one_or_none()
-        if line_id is None:
+    def _loan(self, txn: Txn, loan_id: str) -> tuple[Record, Record, list[Record]]:
+        """The loan's line, the loan and its installments, locked: the line first, then the
+        loan. Every call locks in that order (a drawdown takes the line alone), so no two
+        calls wait on each other."""
+        owner = select(LOANS.c.line_id).where(LOANS.c.loan_id == loan_id).scalar_subquery()
+        line = read(txn.conn, select(LINES).where(LINES.c.line_id == owner).with_for_update())
+        if not line:
             raise LedgerError("unknown_loan", f"no loan {loan_id!r}", 404)
-        self._line(session, line_id)
-        loan = session.execute(select(Loan).where(Loan.loan_id == loan_id).with_for_update()).scalar_one()
-        rows = session.execute(select(InstallmentRow).where(InstallmentRow.loan_id == loan_id).order_by(InstallmentRow.number)).scalars().all()
-        return loan, list(rows)
+        loan = read(txn.conn, select(LOANS).where(LOANS.c.loan_id == loan_id).with_for_update())
+        rows = read(txn.conn, select(INSTALLMENTS).where(INSTALLMENTS.c.loan_id == loan_id).order_by(INSTALLMENTS.c.number))
+        txn.track(LINES, ("line_id",), line)
+        txn.track(LOANS, ("loan_id",), loan)
+        txn.track(INSTALLMENTS, ("loan_id", "number"), rows)
+        return line[0], loan[0], rows
 
-    def _not_before(self, loan: Loan, day: dt.date) -> None:
+    def _not_before(self, loan: Record, day: dt.date) -> None:
         if day < loan.accrued_through:
             raise LedgerError("backdated", f"loan {loan.loan_id} is accrued through {loan.accrued_through}; {day} is earlier", 409)
 
@@ -161,21 +199,20 @@ class LoanBook:
             raise LedgerError("not_admitted", f"{offer.product_id} is not offered to {user_id}: " + "; ".join(r.reason.en for r in offer.reasons), codes=[r.code for r in offer.reasons])
         request = {"user_id": user_id, "product_id": offer.product_id}
 
-        def work(session: Session) -> dict[str, Any]:
+        def work(txn: Txn) -> dict[str, Any]:
             line_id = _id("cl", user_id, offer.product_id)
-            existing = session.get(CreditLine, line_id)
-            if existing is not None:
+            if txn.conn.execute(select(LINES.c.line_id).where(LINES.c.line_id == line_id)).first() is not None:
                 raise LedgerError("line_exists", f"{user_id} already has line {line_id} on {offer.product_id}", 409, line_id=line_id)
-            line = CreditLine(
+            line = Record(
                 line_id=line_id, user_id=user_id, product_id=offer.product_id, limit_minor=self.money.to_minor(offer.line), used_minor=0,
                 daily_rate=str(offer.daily_rate), status="open", policy_version=self.policy.version, opened_at=at or dt.datetime.now(dt.timezone.utc),
             )
-            session.add(line)
+            txn.conn.execute(insert(LINES), [vars(line)])
             return self._line_view(line)
 
         return self._once(key, "open_line", request, work)
 
-    def _line_view(self, line: CreditLine) -> dict[str, Any]:
+    def _line_view(self, line: Any) -> dict[str, Any]:
         return {
             "line_id": line.line_id, "user_id": line.user_id, "product_id": line.product_id, "status": line.status,
             "limit": str(self.money.from_minor(line.limit_minor)), "used": str(self.money.from_minor(line.used_minor)),
@@ -183,11 +220,11 @@ class LoanBook:
         }
 
     def line(self, line_id: str) -> dict[str, Any]:
-        with self.sessions() as session:
-            line = session.get(CreditLine, line_id)
-            if line is None:
-                raise LedgerError("unknown_line", f"no credit line {line_id!r}", 404)
-            return self._line_view(line)
+        with self.engine.connect() as conn:
+            found = conn.execute(select(LINES).where(LINES.c.line_id == line_id)).first()
+        if found is None:
+            raise LedgerError("unknown_line", f"no credit line {line_id!r}", 404)
+        return self._line_view(found)
 
     # ---- drawdown -----------------------------------------------------------------------------
     def draw(self, line_id: str, amount: Decimal | str, term_months: int, method: str | None, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
@@ -197,8 +234,8 @@ class LoanBook:
         amount = self._amount(amount)
         request = {"line_id": line_id, "amount": str(amount), "term_months": term_months, "method": method, "day": day.isoformat()}
 
-        def work(session: Session) -> dict[str, Any]:
-            line = self._line(session, line_id)
+        def work(txn: Txn) -> dict[str, Any]:
+            line = self._line(txn, line_id)
             product = self.loans_policy.products[line.product_id]
             chosen = method or product.default_method
             if line.status != "open":
@@ -221,29 +258,28 @@ class LoanBook:
             penalty = penalty_daily_rate(Decimal(line.daily_rate), product.penalty_multiplier, self.loans_policy)
             terms = contract_terms(loan_id, line.user_id, line.product_id, schedule, apr, penalty, self.policy)
             contract = render_contract(terms, self.policy)
-            loan = Loan(
-                loan_id=loan_id, line_id=line_id, user_id=line.user_id, product_id=line.product_id, principal_minor=principal,
-                method=chosen, term_months=term_months, daily_rate=line.daily_rate, penalty_daily_rate=str(penalty), apr=str(apr),
-                start_date=day, maturity_date=schedule.installments[-1].due_date, status="active", accrued_through=day,
-                penalty_exact="0", principal_outstanding=principal, interest_receivable=0, penalty_receivable=0, fee_receivable=0,
-                days_past_due=0, bucket="current", contract_sha256=contract.sha256, policy_version=self.policy.version,
-                created_at=dt.datetime.now(dt.timezone.utc),
-            )
-            session.add(loan)
-            session.flush()
-            previous = day
-            for i in schedule.installments:
-                session.add(InstallmentRow(
-                    loan_id=loan_id, number=i.number, start_date=previous, due_date=i.due_date, principal_minor=self.money.to_minor(i.principal),
-                    interest_minor=self.money.to_minor(i.interest), fee_minor=self.money.to_minor(i.fee), interest_exact="0", interest_accrued=0,
-                    principal_paid=0, interest_paid=0, fee_paid=0, fee_posted=False, overdue_fee_charged=False,
-                ))
-                previous = i.due_date
-            session.add(Contract(loan_id=loan_id, text_zh=contract.text_zh, text_en=contract.text_en, terms_json=json.dumps(terms, sort_keys=True), sha256=contract.sha256))
+            txn.conn.execute(insert(LOANS), [{
+                "loan_id": loan_id, "line_id": line_id, "user_id": line.user_id, "product_id": line.product_id, "principal_minor": principal,
+                "method": chosen, "term_months": term_months, "daily_rate": line.daily_rate, "penalty_daily_rate": str(penalty), "apr": str(apr),
+                "start_date": day, "maturity_date": schedule.installments[-1].due_date, "status": "active", "accrued_through": day,
+                "penalty_exact": "0", "principal_outstanding": principal, "interest_receivable": 0, "penalty_receivable": 0, "fee_receivable": 0,
+                "days_past_due": 0, "bucket": "current", "contract_sha256": contract.sha256, "policy_version": self.policy.version,
+                "created_at": dt.datetime.now(dt.timezone.utc), "closed_at": None,
+            }])
+            starts = [day] + [i.due_date for i in schedule.installments[:-1]]
+            txn.conn.execute(insert(INSTALLMENTS), [
+                {
+                    "loan_id": loan_id, "number": i.number, "start_date": begun, "due_date": i.due_date, "principal_minor": self.money.to_minor(i.principal),
+                    "interest_minor": self.money.to_minor(i.interest), "fee_minor": self.money.to_minor(i.fee), "interest_exact": "0", "interest_accrued": 0,
+                    "principal_paid": 0, "interest_paid": 0, "fee_paid": 0, "fee_posted": False, "overdue_fee_charged": False,
+                }
+                for i, begun in zip(schedule.installments, starts, strict=True)
+            ])
+            txn.conn.execute(insert(CONTRACTS), [{"loan_id": loan_id, "text_zh": contract.text_zh, "text_en": contract.text_en, "terms_json": json.dumps(terms, sort_keys=True), "sha256": contract.sha256}])
             line.used_minor += principal
             lines = Lines()
             lines.move("loans_principal", "cash", principal)  # the whole principal leaves: disbursed == principal
-            self._post(session, "disbursement", loan_id, day, lines, key)
+            txn.post("disbursement", loan_id, day, lines, key)
             return {"loan_id": loan_id, "line": self._line_view(line), "disbursed": str(amount), "contract_sha256": contract.sha256, "apr": str(apr), "terms": terms}
 
         response = self._once(key, "draw", request, work)
@@ -266,16 +302,15 @@ class LoanBook:
         amount = self._amount(amount)
         request = {"loan_id": loan_id, "amount": str(amount), "day": day.isoformat()}
 
-        def work(session: Session) -> dict[str, Any]:
-            loan, rows = self._loan(session, loan_id)
+        def work(txn: Txn) -> dict[str, Any]:
+            line, loan, rows = self._loan(txn, loan_id)
             self._not_before(loan, day)
             accrual = Lines()
             self.servicer.accrue(loan, rows, day, accrual)
-            self._post(session, "accrual", loan_id, day, accrual)
+            txn.post("accrual", loan_id, day, accrual)
             lines = Lines()
             paid = self.servicer.repay(loan, rows, self.money.to_minor(amount), day, lines)
-            self._post(session, "repayment", loan_id, day, lines, key)
-            line = self._line(session, loan.line_id)
+            txn.post("repayment", loan_id, day, lines, key)
             line.used_minor -= paid["principal"]
             if loan.status == "paid_off":
                 loan.closed_at = dt.datetime.now(dt.timezone.utc)
@@ -286,37 +321,36 @@ class LoanBook:
     def payoff(self, loan_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
         """What closes the loan on a day (computed, then rolled back: nothing is stored)."""
         day = self.business_date(at)
-        session = self.sessions()
-        try:
-            loan, rows = self._loan(session, loan_id)
-            if loan.status != "active":
-                raise LedgerError("loan_closed", f"loan {loan_id} is {loan.status}; there is nothing to pay off", 409)
-            self._not_before(loan, day)
-            self.servicer.accrue(loan, rows, day, Lines())
-            return {"loan_id": loan_id, "on": day.isoformat(), "payoff": str(self.money.from_minor(self.servicer.payoff_amount(loan, rows, day)))}
-        finally:
-            session.rollback()
-            session.close()
+        with self.engine.connect() as conn:
+            txn = Txn(conn)
+            _line, loan, rows = self._loan(txn, loan_id)
+            conn.rollback()
+        if loan.status != "active":
+            raise LedgerError("loan_closed", f"loan {loan_id} is {loan.status}; there is nothing to pay off", 409)
+        self._not_before(loan, day)
+        self.servicer.accrue(loan, rows, day, Lines())
+        return {"loan_id": loan_id, "on": day.isoformat(), "payoff": str(self.money.from_minor(self.servicer.payoff_amount(loan, rows, day)))}
 
     # ---- end of day -------------------------------------------------------------------------------
     def accrue(self, through: dt.date, progress: Callable[[int], None] | None = None) -> dict[str, int]:
         """Accrue every active loan through a day: interest, penalty, fees due, ageing, and the
         write-off of loans past the policy's limit. Safe to rerun: each loan remembers its day."""
-        with self.sessions() as session:
-            ids = session.execute(select(Loan.loan_id).where(Loan.status == "active", Loan.accrued_through < through).order_by(Loan.loan_id)).scalars().all()
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(LOANS.c.loan_id).where(LOANS.c.status == "active", LOANS.c.accrued_through < through).order_by(LOANS.c.loan_id)).scalars().all()
         counts = {"loans": 0, "written_off": 0}
         for loan_id in ids:
-            with self.sessions.begin() as session:
-                loan, rows = self._loan(session, loan_id)
-                if loan.status != "active" or loan.accrued_through >= through:
-                    continue
-                lines = Lines()
-                self.servicer.accrue(loan, rows, through, lines)
-                self._post(session, "accrual", loan_id, through, lines)
-                counts["loans"] += 1
-                if loan.days_past_due >= self.loans_policy.write_off_after_days:
-                    self._write_off(session, loan, through, None)
-                    counts["written_off"] += 1
+            with self.engine.begin() as conn:
+                txn = Txn(conn)
+                line, loan, rows = self._loan(txn, loan_id)
+                if loan.status == "active" and loan.accrued_through < through:
+                    lines = Lines()
+                    self.servicer.accrue(loan, rows, through, lines)
+                    txn.post("accrual", loan_id, through, lines)
+                    counts["loans"] += 1
+                    if loan.days_past_due >= self.loans_policy.write_off_after_days:
+                        self._write_off(txn, line, loan, through, None)
+                        counts["written_off"] += 1
+                    txn.save()
             if progress:
                 progress(1)
         return counts
@@ -324,30 +358,29 @@ class LoanBook:
     def write_off(self, loan_id: str, key: str, at: dt.datetime | None = None) -> dict[str, Any]:
         day = self.business_date(at)
 
-        def work(session: Session) -> dict[str, Any]:
-            loan, rows = self._loan(session, loan_id)
+        def work(txn: Txn) -> dict[str, Any]:
+            line, loan, rows = self._loan(txn, loan_id)
             self._not_before(loan, day)
             accrual = Lines()
             self.servicer.accrue(loan, rows, day, accrual)
-            self._post(session, "accrual", loan_id, day, accrual)
-            amount = self._write_off(session, loan, day, key)
+            txn.post("accrual", loan_id, day, accrual)
+            amount = self._write_off(txn, line, loan, day, key)
             return {"loan_id": loan_id, "written_off": str(self.money.from_minor(amount)), "loan": self._loan_view(loan, rows)}
 
         return self._once(key, "write_off", {"loan_id": loan_id, "day": day.isoformat()}, work)
 
-    def _write_off(self, session: Session, loan: Loan, day: dt.date, key: str | None) -> int:
+    def _write_off(self, txn: Txn, line: Record, loan: Record, day: dt.date, key: str | None) -> int:
         lines = Lines()
         principal = loan.principal_outstanding
         amount = self.servicer.write_off(loan, lines)
-        self._post(session, "write_off", loan.loan_id, day, lines, key)
-        line = self._line(session, loan.line_id)
+        txn.post("write_off", loan.loan_id, day, lines, key)
         line.used_minor -= principal
         line.status = "frozen"  # no new drawdowns after a loss
         loan.closed_at = dt.datetime.now(dt.timezone.utc)
         return amount
 
     # ---- reads ---------------------------------------------------------------------------------------
-    def _loan_view(self, loan: Loan, rows: list[InstallmentRow]) -> dict[str, Any]:
+    def _loan_view(self, loan: Any, rows: list[Any]) -> dict[str, Any]:
         m = self.money.from_minor
         return {
             "loan_id": loan.loan_id, "line_id": loan.line_id, "user_id": loan.user_id, "product_id": loan.product_id,
@@ -369,22 +402,40 @@ class LoanBook:
         }
 
     def loan(self, loan_id: str) -> dict[str, Any]:
-        with self.sessions() as session:
-            loan = session.get(Loan, loan_id)
+        with self.engine.connect() as conn:
+            loan = conn.execute(select(LOANS).where(LOANS.c.loan_id == loan_id)).first()
             if loan is None:
                 raise LedgerError("unknown_loan", f"no loan {loan_id!r}", 404)
-            rows = session.execute(select(InstallmentRow).where(InstallmentRow.loan_id == loan_id).order_by(InstallmentRow.number)).scalars().all()
-            return self._loan_view(loan, list(rows))
+            rows = conn.execute(select(INSTALLMENTS).where(INSTALLMENTS.c.loan_id == loan_id).order_by(INSTALLMENTS.c.number)).all()
+        return self._loan_view(loan, rows)
 
     def contract(self, loan_id: str) -> dict[str, Any]:
-        with self.sessions() as session:
-            row = session.get(Contract, loan_id)
-            if row is None:
-                raise LedgerError("unknown_loan", f"no contract for loan {loan_id!r}", 404)
-            return {"loan_id": loan_id, "sha256": row.sha256, "terms": json.loads(row.terms_json), "text_zh": row.text_zh, "text_en": row.text_en}
+        with self.engine.connect() as conn:
+            row = conn.execute(select(CONTRACTS).where(CONTRACTS.c.loan_id == loan_id)).first()
+        if row is None:
+            raise LedgerError("unknown_loan", f"no contract for loan {loan_id!r}", 404)
+        return {"loan_id": loan_id, "sha256": row.sha256, "terms": json.loads(row.terms_json), "text_zh": row.text_zh, "text_en": row.text_en}
 
     def trial_balance(self) -> dict[str, Decimal]:
         """Each account's balance (debits minus credits), from the journal."""
-        with self.sessions() as session:
-            rows = session.execute(select(Posting.account, func.sum(Posting.debit_minor), func.sum(Posting.credit_minor)).group_by(Posting.account)).all()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(POSTINGS.c.account, func.sum(POSTINGS.c.debit_minor), func.sum(POSTINGS.c.credit_minor)).group_by(POSTINGS.c.account)).all()
         return {account: self.money.from_minor(int(d or 0) - int(c or 0)) for account, d, c in sorted(rows)}
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Callable[[Connection, dict[str, Any]], bool]:
+    """INSERT the key unless it exists; True when this call inserted it."""
+    if dialect in ("postgresql", "sqlite"):
+        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+        statement = module.insert(KEYS).on_conflict_do_nothing(index_elements=["key"]).returning(KEYS.c.key)
+
+        def claim(conn: Connection, row: dict[str, Any]) -> bool:
+            return conn.execute(statement, row).first() is not None
+
+        return claim
+
+    def plain(conn: Connection, row: dict[str, Any]) -> bool:  # other databases: a duplicate raises IntegrityError
+        conn.execute(insert(KEYS), row)
+        return True
+
+    return plain
