@@ -214,14 +214,14 @@ def phase_api(backend: str, seconds: float, clients: int, users: int, workers: i
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "LENDGUARD_DATABASE_URL": url},
         )
         try:
-            for _ in range(300):
+            health = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            for _ in range(300):  # every worker process up: answers to a short burst, then a warm-up
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=1):
                         break
                 except OSError:
                     time.sleep(0.2)
-            time.sleep(1.0)
-            health = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            asyncio.run(load(port, lambda n, k: health, 3, clients))
             bare = asyncio.run(load(port, lambda n, k: health, min(seconds, 5), clients))
             at = "2026-11-25T10:00:00+08:00"
             run_id = uuid.uuid4().hex[:8]

@@ -19,7 +19,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -68,6 +68,15 @@ def _id(prefix: str, *parts: str) -> str:
 
 LINES, LOANS, INSTALLMENTS = CreditLine.__table__, Loan.__table__, InstallmentRow.__table__
 ENTRIES, POSTINGS, KEYS, CONTRACTS = JournalEntry.__table__, Posting.__table__, IdempotencyKey.__table__, Contract.__table__
+# Statements every call runs, built once (SELECT ... FOR UPDATE is a plain SELECT on SQLite).
+LOCK_LINE = select(LINES).where(LINES.c.line_id == bindparam("line_id")).with_for_update()
+LOCK_LINE_OF_LOAN = select(LINES).where(
+    LINES.c.line_id == select(LOANS.c.line_id).where(LOANS.c.loan_id == bindparam("loan_id")).scalar_subquery()
+).with_for_update()
+LOCK_LOAN = select(LOANS).where(LOANS.c.loan_id == bindparam("loan_id")).with_for_update()
+INSTALLMENTS_OF = select(INSTALLMENTS).where(INSTALLMENTS.c.loan_id == bindparam("loan_id")).order_by(INSTALLMENTS.c.number)
+STORED_KEY = select(KEYS).where(KEYS.c.key == bindparam("key"))
+SET_RESPONSE = update(KEYS).where(KEYS.c.key == bindparam("k")).values(response=bindparam("v"))
 
 
 class Txn:
@@ -136,7 +145,7 @@ class LoanBook:
                 with self.engine.begin() as conn:
                     # Claim the key first: a concurrent twin waits on it (PostgreSQL) or queues (SQLite).
                     if not self._insert_new(conn, claim):
-                        stored = conn.execute(select(KEYS).where(KEYS.c.key == key)).first()
+                        stored = conn.execute(STORED_KEY, {"key": key}).first()
                         if stored is None:
                             continue  # the twin rolled back: try again
                         return self._replay(stored, digest)
@@ -148,7 +157,7 @@ class LoanBook:
                     except ServicingError as exc:  # the loan's state refuses it: a client error
                         raise LedgerError(exc.code, str(exc), 422, **exc.details) from exc
                     txn.save()
-                    conn.execute(update(KEYS).where(KEYS.c.key == key).values(response=json.dumps(response, default=str, sort_keys=True)))
+                    conn.execute(SET_RESPONSE, {"k": key, "v": json.dumps(response, default=str, sort_keys=True)})
                 return response
             except IntegrityError:
                 continue  # the twin committed first: read its answer on the next pass
@@ -168,7 +177,7 @@ class LoanBook:
             raise LedgerError("bad_amount", str(exc)) from exc
 
     def _line(self, txn: Txn, line_id: str) -> Record:
-        found = read(txn.conn, select(LINES).where(LINES.c.line_id == line_id).with_for_update())
+        found = read(txn.conn, LOCK_LINE, {"line_id": line_id})
         if not found:
             raise LedgerError("unknown_line", f"no credit line {line_id!r}", 404)
         return txn.track(LINES, ("line_id",), found)[0]
@@ -177,12 +186,11 @@ class LoanBook:
         """The loan's line, the loan and its installments, locked: the line first, then the
         loan. Every call locks in that order (a drawdown takes the line alone), so no two
         calls wait on each other."""
-        owner = select(LOANS.c.line_id).where(LOANS.c.loan_id == loan_id).scalar_subquery()
-        line = read(txn.conn, select(LINES).where(LINES.c.line_id == owner).with_for_update())
+        line = read(txn.conn, LOCK_LINE_OF_LOAN, {"loan_id": loan_id})
         if not line:
             raise LedgerError("unknown_loan", f"no loan {loan_id!r}", 404)
-        loan = read(txn.conn, select(LOANS).where(LOANS.c.loan_id == loan_id).with_for_update())
-        rows = read(txn.conn, select(INSTALLMENTS).where(INSTALLMENTS.c.loan_id == loan_id).order_by(INSTALLMENTS.c.number))
+        loan = read(txn.conn, LOCK_LOAN, {"loan_id": loan_id})
+        rows = read(txn.conn, INSTALLMENTS_OF, {"loan_id": loan_id})
         txn.track(LINES, ("line_id",), line)
         txn.track(LOANS, ("loan_id",), loan)
         txn.track(INSTALLMENTS, ("loan_id", "number"), rows)

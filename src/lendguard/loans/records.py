@@ -9,6 +9,7 @@ rows that changed the same columns).
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,8 +21,8 @@ class Record(SimpleNamespace):
     """A row: one attribute per column."""
 
 
-def read(conn: Connection, statement: Any) -> list[Record]:
-    return [Record(**row._mapping) for row in conn.execute(statement)]
+def read(conn: Connection, statement: Any, params: dict[str, Any] | None = None) -> list[Record]:
+    return [Record(**row._mapping) for row in conn.execute(statement, params or {})]
 
 
 def snapshot(records: list[Record]) -> list[dict[str, Any]]:
@@ -37,6 +38,12 @@ def write_changes(conn: Connection, table: Table, keys: tuple[str, ...], records
         if changed:
             by_columns[changed].append({**{f"k_{k}": new[k] for k in keys}, **{f"v_{c}": new[c] for c in changed}})
     for columns, params in by_columns.items():
-        where = [table.c[k] == bindparam(f"k_{k}") for k in keys]
-        conn.execute(update(table).where(*where).values({c: bindparam(f"v_{c}") for c in columns}), params)
+        conn.execute(_update(table, keys, columns), params[0] if len(params) == 1 else params)
     return sum(len(p) for p in by_columns.values())
+
+
+@lru_cache(maxsize=512)
+def _update(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    """UPDATE table SET columns WHERE keys, built once per shape (building it costs more than running it)."""
+    where = [table.c[k] == bindparam(f"k_{k}") for k in keys]
+    return update(table).where(*where).values({c: bindparam(f"v_{c}") for c in columns})
