@@ -196,6 +196,15 @@ class LoanBook:
         txn.track(INSTALLMENTS, ("loan_id", "number"), rows)
         return line[0], loan[0], rows
 
+    def _loan_accrued(self, txn: Txn, loan_id: str, day: dt.date) -> tuple[Record, Record, list[Record]]:
+        """The loan locked (see `_loan`) and accrued through `day`, which may not precede its last accrual."""
+        line, loan, rows = self._loan(txn, loan_id)
+        self._not_before(loan, day)
+        accrual = Lines()
+        self.servicer.accrue(loan, rows, day, accrual)
+        txn.post("accrual", loan_id, day, accrual)
+        return line, loan, rows
+
     def _not_before(self, loan: Record, day: dt.date) -> None:
         if day < loan.accrued_through:
             raise LedgerError("backdated", f"loan {loan.loan_id} is accrued through {loan.accrued_through}; {day} is earlier", 409)
@@ -311,11 +320,7 @@ class LoanBook:
         request = {"loan_id": loan_id, "amount": str(amount), "day": day.isoformat()}
 
         def work(txn: Txn) -> dict[str, Any]:
-            line, loan, rows = self._loan(txn, loan_id)
-            self._not_before(loan, day)
-            accrual = Lines()
-            self.servicer.accrue(loan, rows, day, accrual)
-            txn.post("accrual", loan_id, day, accrual)
+            line, loan, rows = self._loan_accrued(txn, loan_id, day)
             lines = Lines()
             paid = self.servicer.repay(loan, rows, self.money.to_minor(amount), day, lines)
             txn.post("repayment", loan_id, day, lines, key)
@@ -367,11 +372,7 @@ class LoanBook:
         day = self.business_date(at)
 
         def work(txn: Txn) -> dict[str, Any]:
-            line, loan, rows = self._loan(txn, loan_id)
-            self._not_before(loan, day)
-            accrual = Lines()
-            self.servicer.accrue(loan, rows, day, accrual)
-            txn.post("accrual", loan_id, day, accrual)
+            line, loan, rows = self._loan_accrued(txn, loan_id, day)
             amount = self._write_off(txn, line, loan, day, key)
             return {"loan_id": loan_id, "written_off": str(self.money.from_minor(amount)), "loan": self._loan_view(loan, rows)}
 
