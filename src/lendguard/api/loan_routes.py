@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,7 @@ from lendguard.loans.book import LedgerError
 from lendguard.loans.offers import Offer
 from lendguard.loans.service import LendingService
 
+_ENCODER = msgspec.json.Encoder(enc_hook=str)  # dates and decimals as text
 AMOUNT = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
 IdempotencyKey = Header(..., alias="Idempotency-Key", min_length=1, max_length=128, description="Makes a retry safe: the same key and body return the first answer.")
 
@@ -56,7 +58,7 @@ class WriteOffRequest(Strict):
 def _answer(result: dict[str, Any], status: int = 200) -> Response:
     replayed = bool(result.pop("replayed", False))
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(json.loads(json.dumps(result, default=str)), status_code=200 if replayed else status, headers=headers)
+    return Response(_ENCODER.encode(result), status_code=200 if replayed else status, headers=headers, media_type="application/json")
 
 
 def _refused(exc: LedgerError) -> JSONResponse:
