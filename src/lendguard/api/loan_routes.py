@@ -8,14 +8,13 @@ money; the same key with another body is refused with 409.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from lendguard.api.errors import error_response
 from lendguard.features.window import AsOf
@@ -24,6 +23,7 @@ from lendguard.loans.offers import Offer
 from lendguard.loans.service import LendingService
 
 _ENCODER = msgspec.json.Encoder(enc_hook=str)  # dates and decimals as text
+_OFFERS = TypeAdapter(list[Offer])
 AMOUNT = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
 IdempotencyKey = Header(..., alias="Idempotency-Key", min_length=1, max_length=128, description="Makes a retry safe: the same key and body return the first answer.")
 
@@ -80,7 +80,7 @@ def loan_router(service: LendingService, as_of: Callable[[dt.datetime | None], A
         found = service.offers(user_id, as_of(at))
         if found is None:
             return error_response(404, "unknown_user", f"no events for user {user_id!r}")
-        return JSONResponse([json.loads(o.model_dump_json()) for o in found])
+        return Response(_OFFERS.dump_json(found), media_type="application/json")
 
     @router.post("/v1/lines", status_code=201, summary="Open a revolving line from an offer the user is admitted to")
     def open_line(body: LineRequest, key: str = IdempotencyKey) -> Response:

@@ -250,6 +250,7 @@ class LoanBook:
         day = self.business_date(at)
         amount = self._amount(amount)
         request = {"line_id": line_id, "amount": str(amount), "term_months": term_months, "method": method, "day": day.isoformat()}
+        stored: list[Record] = []  # the contract row this call wrote, logged once it is committed
 
         def work(txn: Txn) -> dict[str, Any]:
             line = self._line(txn, line_id)
@@ -292,7 +293,9 @@ class LoanBook:
                 }
                 for i, begun in zip(schedule.installments, starts, strict=True)
             ])
-            txn.conn.execute(insert(CONTRACTS), [{"loan_id": loan_id, "text_zh": contract.text_zh, "text_en": contract.text_en, "terms_json": json.dumps(terms, sort_keys=True), "sha256": contract.sha256}])
+            row = Record(loan_id=loan_id, text_zh=contract.text_zh, text_en=contract.text_en, terms_json=json.dumps(terms, sort_keys=True), sha256=contract.sha256)
+            txn.conn.execute(insert(CONTRACTS), [vars(row)])
+            stored[:] = [row]
             line.used_minor += principal
             lines = Lines()
             lines.move("loans_principal", "cash", principal)  # the whole principal leaves: disbursed == principal
@@ -300,18 +303,11 @@ class LoanBook:
             return {"loan_id": loan_id, "line": self._line_view(line), "disbursed": str(amount), "contract_sha256": contract.sha256, "apr": str(apr), "terms": terms}
 
         response = self._once(key, "draw", request, work)
-        if not response.get("replayed"):
-            self._log_contract(response["loan_id"])
+        if not response.get("replayed") and self.evidence is not None:
+            from lendguard.loans.evidence import CONTRACT_KIND, contract_record
+
+            self.evidence.get().append(CONTRACT_KIND, response["loan_id"], contract_record(stored[0]))
         return response
-
-    def _log_contract(self, loan_id: str) -> None:
-        if self.evidence is None:
-            return
-        from lendguard.loans.evidence import CONTRACT_KIND, contract_record
-
-        with self.sessions() as session:
-            row = session.get(Contract, loan_id)
-            self.evidence.get().append(CONTRACT_KIND, loan_id, contract_record(row))
 
     # ---- repayment ------------------------------------------------------------------------------
     def repay(self, loan_id: str, amount: Decimal | str, key: str, at: dt.datetime | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ boundary is recomputed in Decimal, so it too is exact.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal  # noqa: F401  (half-even: see divide_rounded)
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from lendguard.evidence import EvidenceLog
 from lendguard.loans.models import Contract
@@ -20,14 +21,12 @@ from lendguard.loans.models import Contract
 CONTRACT_KIND = "loan_contract"
 
 
-def contract_record(row: Contract) -> dict[str, Any]:
+def contract_record(row: Any) -> dict[str, Any]:
+    """The canonical record of a stored contract row (what the leaf hashes)."""
     return {"loan_id": row.loan_id, "sha256": row.sha256, "terms": json.loads(row.terms_json), "text_zh": row.text_zh, "text_en": row.text_en}
 
 
-def _rows(data_dir: str | Path, ids: Sequence[str] | None = None) -> list[Contract]:
-    from lendguard.loans.database import open_ledger
-
-    sessions = open_ledger(data_dir)
+def _rows(sessions: sessionmaker[Session], ids: Sequence[str] | None = None) -> list[Contract]:
     with sessions() as session:
         query = select(Contract).order_by(Contract.loan_id)
         if ids is None:
@@ -39,8 +38,12 @@ def _rows(data_dir: str | Path, ids: Sequence[str] | None = None) -> list[Contra
 
 
 def contract_records_by_id(data_dir: str | Path) -> Callable[[Sequence[str]], Mapping[str, Mapping[str, Any]]]:
+    from lendguard.loans.database import open_ledger
+
+    sessions = open_ledger(data_dir)  # once per audit, not once per batch of ids
+
     def records(ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-        return {row.loan_id: contract_record(row) for row in _rows(data_dir, ids)}
+        return {row.loan_id: contract_record(row) for row in _rows(sessions, ids)}
 
     return records
 
@@ -48,8 +51,13 @@ def contract_records_by_id(data_dir: str | Path) -> Callable[[Sequence[str]], Ma
 def sync_contracts(data_dir: str | Path, log: EvidenceLog) -> int:
     """Append stored contracts a crash left without a leaf."""
     from lendguard.consent.evidence import logged_ids
+    from lendguard.loans.database import open_ledger
 
-    logged = set(logged_ids(log, CONTRACT_KIND))
-    missing = [row for row in _rows(data_dir) if row.loan_id not in logged]
+    sessions = open_ledger(data_dir)
+    try:
+        logged = set(logged_ids(log, CONTRACT_KIND))
+        missing = [row for row in _rows(sessions) if row.loan_id not in logged]
+    finally:
+        sessions.kw["bind"].dispose()
     log.append_many((CONTRACT_KIND, row.loan_id, contract_record(row)) for row in missing)
     return len(missing)

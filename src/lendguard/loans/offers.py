@@ -108,13 +108,21 @@ def price(product: Product, loans: LoanPolicy, principal: Decimal, daily_rate: D
     return schedule, apr_of(schedule)
 
 
-def cap_violation(apr: Decimal, loans: LoanPolicy) -> PriceCapError | None:
-    """The cap an APR breaks (LN08 the offer cap; LN09 the judicial ceiling, when it refuses)."""
+def refusing_caps(loans: LoanPolicy) -> list[tuple[str, Decimal]]:
+    """The APR limits that refuse a price, in order: LN08 the offer cap; LN09 the judicial
+    ceiling, when the policy makes it refuse. One list for offers, drawdowns and populations."""
     caps = loans.caps
-    if apr > caps.offer_apr:
-        return PriceCapError("LN08", apr, caps.offer_apr)
-    if caps.judicial_ceiling_refuses and apr > caps.judicial_ceiling:
-        return PriceCapError("LN09", apr, caps.judicial_ceiling)
+    limits = [("LN08", caps.offer_apr)]
+    if caps.judicial_ceiling_refuses:
+        limits.append(("LN09", caps.judicial_ceiling))
+    return limits
+
+
+def cap_violation(apr: Decimal, loans: LoanPolicy) -> PriceCapError | None:
+    """The first cap an APR breaks, if any."""
+    for code, cap in refusing_caps(loans):
+        if apr > cap:
+            return PriceCapError(code, apr, cap)
     return None
 
 

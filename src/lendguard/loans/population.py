@@ -12,6 +12,7 @@ from lendguard.loans.admission import admission_frame, checks_of
 from lendguard.loans.apr import bulk_aprs
 from lendguard.loans.bulk import bulk_schedules
 from lendguard.loans.money import MoneyRules
+from lendguard.loans.offers import refusing_caps
 from lendguard.loans.schedule import add_months
 from lendguard.policy import Policy
 
@@ -49,10 +50,9 @@ def population_offers(decisions: pl.DataFrame, policy: Policy, today: dt.date) -
             pl.Series("apr", aprs, dtype=pl.Float64),
             (pl.col("rate_units").cast(pl.Float64) * float(product.rate_step)).alias("daily_rate"),
         ).with_columns(
-            pl.when(pl.col("reason").is_not_null()).then(pl.col("reason"))
-            .when(pl.col("apr") > float(loans.caps.offer_apr)).then(pl.lit("LN08"))
-            .when(pl.lit(loans.caps.judicial_ceiling_refuses) & (pl.col("apr") > float(loans.caps.judicial_ceiling))).then(pl.lit("LN09"))
-            .alias("reason"),
+            pl.coalesce(
+                pl.col("reason"), *[pl.when(pl.col("apr") > float(cap)).then(pl.lit(code)) for code, cap in refusing_caps(loans)]
+            ).alias("reason"),
         ).with_columns(pl.col("reason").is_null().alias("admitted"))
         parts.append(part)
     return pl.concat(parts)

@@ -11,6 +11,7 @@ precisely the schedule's interest. Overdue principal bears penalty interest inst
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -89,10 +90,10 @@ class Servicer:
     """The policy's money rules, bound once."""
 
     loans: LoanPolicy
+    money: MoneyRules = field(init=False)
 
-    @property
-    def money(self) -> MoneyRules:
-        return MoneyRules.of(self.loans)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "money", MoneyRules.of(self.loans))  # read on every accrual: built once
 
     def daily_interest_rate(self, loan: Loan, i: InstallmentRow) -> Fraction:
         """Interest per unit of principal per day inside installment `i`'s period."""
@@ -173,13 +174,21 @@ class Servicer:
             + self._prepayment_charge(loan, future, future_principal, today)[0]
         )
 
-    def _prepayment_charge(self, loan: Loan, future: list[InstallmentRow], principal: int, today: dt.date) -> tuple[int, Fraction]:
+    def _prepayment_rate(self, loan: Loan, future: list[InstallmentRow], today: dt.date) -> Fraction:
+        """Interest charged per unit of prepaid principal: the rest of the current period's
+        days, for a product whose prepayment rule charges them (else 0)."""
         product = self.loans.products[loan.product_id]
-        if product.prepayment != "remaining_days_interest" or not future or not principal:
-            return 0, Fraction(0)
+        if product.prepayment != "remaining_days_interest" or not future:
+            return Fraction(0)
         current = future[0]
-        remaining = (current.due_date - today).days
-        exact = Fraction(principal) * Fraction(self.money.unit) * self.daily_interest_rate(loan, current) * remaining
+        return self.daily_interest_rate(loan, current) * (current.due_date - today).days
+
+    def _prepayment_charge(self, loan: Loan, future: list[InstallmentRow], principal: int, today: dt.date) -> tuple[int, Fraction]:
+        return self._charge_at(principal, self._prepayment_rate(loan, future, today))
+
+    def _charge_at(self, principal: int, rate: Fraction) -> tuple[int, Fraction]:
+        """The charge on `principal` minor units at `rate`: rounded minor units, and exact."""
+        exact = Fraction(principal) * Fraction(self.money.unit) * rate
         return self.money.round_minor(exact), exact
 
     def repay(self, loan: Loan, installments: list[InstallmentRow], amount: int, today: dt.date, lines: Lines) -> dict[str, int]:
@@ -206,7 +215,7 @@ class Servicer:
         if left and future:
             left = self._pay_component(loan, future, "interest", left, paid)  # accrued in the current period
         if left and future:
-            left = self._prepay(loan, installments, future, left, today, paid, lines)
+            left = self._prepay(loan, future, left, today, paid, lines)
         if left:  # only what a payoff check let through can get here
             raise ServicingError("allocation_failed", f"{self.money.from_minor(left)} of the repayment could not be applied")
         lines.debit("cash", amount)
@@ -246,13 +255,19 @@ class Servicer:
         paid[component] += take
         return left - take
 
-    def _prepay(self, loan: Loan, installments: list[InstallmentRow], future: list[InstallmentRow], left: int, today: dt.date, paid: dict[str, int], lines: Lines) -> int:
+    def _prepay(self, loan: Loan, future: list[InstallmentRow], left: int, today: dt.date, paid: dict[str, int], lines: Lines) -> int:
         remaining = sum(unpaid_principal(i) for i in future)
-        principal = min(remaining, left)
-        charge, exact = self._prepayment_charge(loan, future, principal, today)
-        while principal and principal + charge > left:  # the charge comes out of the same amount
+        # The charge comes out of the same amount: prepay the most principal p with
+        # p + charge(p) <= left. Start from the unrounded solution, then settle the rounding.
+        most = min(remaining, left)
+        rate = self._prepayment_rate(loan, future, today)
+        principal = min(most, math.floor(Fraction(left) / (1 + rate)))
+        while principal < most and principal + 1 + self._charge_at(principal + 1, rate)[0] <= left:
+            principal += 1
+        charge, exact = self._charge_at(principal, rate)
+        while principal and principal + charge > left:
             principal -= 1
-            charge, exact = self._prepayment_charge(loan, future, principal, today)
+            charge, exact = self._charge_at(principal, rate)
         current = future[0]
         if charge:
             current.interest_exact = text_of(frac(current.interest_exact) + exact)
@@ -271,11 +286,9 @@ class Servicer:
         if left_after:
             self._respread(loan, future, left_after, today)
         else:
-            for i in future[1:]:
+            for i in future:
                 i.principal_minor = i.principal_paid
                 i.interest_minor = i.interest_accrued
-        if not left_after:
-            current.interest_minor = current.interest_accrued
         return left - principal - charge
 
     def _respread(self, loan: Loan, future: list[InstallmentRow], principal: int, today: dt.date) -> None:
@@ -290,7 +303,7 @@ class Servicer:
             extra = money.to_minor(new.principal)
             row.principal_minor = row.principal_paid + extra
             if row is current:  # what has accrued, plus the rest of the period on the new principal
-                rest = Fraction(sum(money.to_minor(s.principal) for s in spread)) * Fraction(money.unit) * self.daily_interest_rate(loan, row) * (row.due_date - today).days
+                rest = Fraction(principal) * Fraction(money.unit) * self.daily_interest_rate(loan, row) * (row.due_date - today).days
                 row.interest_minor = money.round_minor(frac(row.interest_exact) + rest)
             else:
                 row.interest_minor = money.to_minor(new.interest)
