@@ -122,6 +122,31 @@ def test_offers_lines_drawdowns_and_repayments_over_http(served):
     assert journal_counts(url, data)["disbursement"] == 1
 
 
+def test_apply_for_a_loan_in_one_call_and_read_its_statement(served):
+    base, data, url, _ = served
+    user_id, offer = admitted_user(base)
+    body = {"user_id": user_id, "product_id": "JB", "amount": "2000.00", "term_months": 3, "at": T0}
+    applied = httpx.post(f"{base}/v1/loans", json=body, headers={"Idempotency-Key": "apply-1"})
+    assert applied.status_code == 201 and applied.json()["disbursed"] == "2000.00" and Decimal(applied.json()["line"]["limit"]) == Decimal(offer["line"])
+    again = httpx.post(f"{base}/v1/loans", json=body, headers={"Idempotency-Key": "apply-1"})
+    assert again.status_code == 200 and again.json()["loan_id"] == applied.json()["loan_id"]  # retried: one loan, one line
+    more = httpx.post(f"{base}/v1/loans", json={**body, "amount": "500.00"}, headers={"Idempotency-Key": "apply-2"})
+    assert more.status_code == 201 and more.json()["line"]["used"] == "2500.00"  # the same line, drawn again
+    refused = next(
+        f"u{n:08d}" for n in range(1, 400)
+        if not next(o for o in httpx.get(f"{base}/v1/users/u{n:08d}/offers").json() if o["product_id"] == "JB")["admitted"]
+    )
+    stranger = httpx.post(f"{base}/v1/loans", json={**body, "user_id": refused}, headers={"Idempotency-Key": "apply-3"})
+    assert stranger.status_code == 422 and stranger.json()["error"]["code"] == "not_admitted"  # no loan without an admitted offer
+    loan_id = applied.json()["loan_id"]
+    due_date = applied.json()["terms"]["installments"][0]["due_date"]
+    statement = httpx.get(f"{base}/v1/loans/{loan_id}/statement", params={"on": f"{due_date}T10:00:00+08:00"}).json()
+    assert statement["due"] == applied.json()["terms"]["installments"][0]["amount"]
+    assert [e["kind"] for e in statement["entries"]] == ["disbursement"] and statement["entries"][0]["credits"] == {"cash": "2000.00"}
+    assert httpx.get(f"{base}/v1/loans/nothing/statement").json()["error"]["code"] == "unknown_loan"
+    assert journal_counts(url, data)["disbursement"] == 2
+
+
 def test_hundreds_of_concurrent_calls_with_repeated_keys(served):
     base, data, url, _ = served
     user_id, offer = admitted_user(base)

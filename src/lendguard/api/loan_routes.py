@@ -46,6 +46,13 @@ class DrawdownRequest(Strict):
     at: dt.datetime | None = Field(default=None, description="Value time (default now); may not precede the loan's last accrual.")
 
 
+class LoanRequest(DrawdownRequest):
+    """A loan in one call: the user's line on the product (opened from their offer if needed), then the drawdown."""
+
+    user_id: str = Field(min_length=1, max_length=64)
+    product_id: str = Field(min_length=1, max_length=32)
+
+
 class RepaymentRequest(Strict):
     amount: str = Field(pattern=AMOUNT)
     at: dt.datetime | None = None
@@ -94,6 +101,10 @@ def loan_router(service: LendingService, as_of: Callable[[dt.datetime | None], A
     def draw(line_id: str, body: DrawdownRequest, key: str = IdempotencyKey) -> Response:
         return attempt(lambda: book.draw(line_id, body.amount, body.term_months, body.method, key, body.at), 201)
 
+    @router.post("/v1/loans", status_code=201, summary="Apply: open the user's line on an admitted offer if needed, then draw the loan")
+    def apply(body: LoanRequest, key: str = IdempotencyKey) -> Response:
+        return attempt(lambda: service.apply(body.user_id, body.product_id, body.amount, body.term_months, body.method, key, as_of(body.at), body.at), 201)
+
     @router.get("/v1/loans/{loan_id}", summary="A loan: status, balances, bucket, installments")
     def loan(loan_id: str) -> Response:
         return attempt(lambda: book.loan(loan_id))
@@ -105,6 +116,10 @@ def loan_router(service: LendingService, as_of: Callable[[dt.datetime | None], A
     @router.get("/v1/loans/{loan_id}/payoff", summary="What closes the loan on a day")
     def payoff(loan_id: str, on: dt.datetime | None = Query(None, description="Value time; default now.")) -> Response:
         return attempt(lambda: book.payoff(loan_id, on))
+
+    @router.get("/v1/loans/{loan_id}/statement", summary="The loan on a day: balances, schedule, amount due, payoff, journal entries")
+    def statement(loan_id: str, on: dt.datetime | None = Query(None, description="Value time; default now.")) -> Response:
+        return attempt(lambda: book.statement(loan_id, on))
 
     @router.post("/v1/loans/{loan_id}/repayments", summary="Repay: due amounts in the policy's order, then prepayment")
     def repay(loan_id: str, body: RepaymentRequest, key: str = IdempotencyKey) -> Response:

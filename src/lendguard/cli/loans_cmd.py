@@ -1,4 +1,4 @@
-"""`lendguard offer` and `lendguard loans ...`: offers, lines, drawdowns, repayments, the
+"""`lendguard offer` and `lendguard loan ...`: offers, applications, lines, drawdowns, repayments, statements, the
 end-of-day accrual, and the ledger's balances and invariants (SPEC §2)."""
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ from lendguard.cli.common import (
     console,
 )
 
-app = typer.Typer(help="Credit lines, drawdowns, repayments and the loan ledger (SPEC §2).", no_args_is_help=True)
+app = typer.Typer(help="Loans from application to payoff: lines, drawdowns, repayments, statements and the ledger (SPEC §2).", no_args_is_help=True)
 
 Key = Annotated[Optional[str], typer.Option("--key", help="Idempotency key: rerun with the same key to retry safely (default: a new one, printed).")]
-At = Annotated[Optional[dt.datetime], typer.Option("--at", help="Value time (ISO; default now).")]
+At = Annotated[
+    Optional[dt.datetime],
+    typer.Option("--as-of", "--at", help="Value time, the simulated clock (ISO date or time, policy time if no zone; default now)."),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (as the API returns it).")]
 
 
@@ -39,6 +42,13 @@ def _book(data_dir: Path, policy: Path | None):
     from lendguard.loans.database import open_ledger
 
     return LoanBook(open_ledger(data_dir), _policy(policy), SharedLog(data_dir))
+
+
+def _moment(value: dt.datetime | None, policy: Path | None) -> dt.datetime | None:
+    """A value time: a time without a zone is the policy's local time (not this machine's)."""
+    from lendguard.features.window import AsOf
+
+    return None if value is None else AsOf.of(value, _policy(policy)).at
 
 
 def _run(call) -> dict[str, Any]:
@@ -68,6 +78,8 @@ def _print(result: dict[str, Any], as_json: bool, title: str) -> None:
     flat = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
     for name, value in flat.items():
         console.print(f"  {name}: {value}")
+    if loan and "status" in loan and "status" not in flat:
+        console.print(f"  loan status: {loan['status']}, {loan['days_past_due']} days past due ({loan['bucket']})")
     for name in ("paid", "balances"):
         block = result.get(name) or (loan or {}).get(name)
         if block:
@@ -115,56 +127,115 @@ def offer_command(
             console.print(f"  [yellow]note[/] {n.en} / {n.zh}")
 
 
+def _lending(data_dir: Path, policy: Path | None):
+    from lendguard.loans.service import LendingService
+    from lendguard.store.events import EventStore
+    from lendguard.visibility.service import VisibilityService
+
+    return LendingService(VisibilityService(EventStore(data_dir), _policy(policy)), _book(data_dir, policy))
+
+
+Term = Annotated[int, typer.Option("--term", help="Term in months.")]
+Method = Annotated[Optional[str], typer.Option(help="Repayment method (default: the product's).")]
+
+
+@app.command()
+def apply(
+    user_id: str, product_id: str, amount: str, term: Term, method: Method = None,
+    key: Key = None, as_of: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None,
+) -> None:
+    """Apply for a loan: the user's line on PRODUCT_ID (opened from their offer if needed), then AMOUNT drawn."""
+    service = _lending(data_dir, policy)
+    moment = _moment(as_of, policy)
+    result = _run(lambda: service.apply(user_id, product_id, amount, term, method, _key(key), _as_of(moment, service.policy, data_dir), moment))
+    _print_disbursed(service.book, result, as_json)
+
+
 @app.command("open-line")
 def open_line(
     user_id: str, product_id: str, key: Key = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None, as_of: AsOfOption = None,
 ) -> None:
     """Open a revolving line on PRODUCT_ID for a user admitted to it (the offer's line and rate)."""
-    from lendguard.loans.service import LendingService
-    from lendguard.store.events import EventStore
-    from lendguard.visibility.service import VisibilityService
-
-    loaded = _policy(policy)
-    service = LendingService(VisibilityService(EventStore(data_dir), loaded), _book(data_dir, policy))
-    result = _run(lambda: service.open_line(user_id, product_id, _key(key), _as_of(as_of, loaded, data_dir)))
+    service = _lending(data_dir, policy)
+    result = _run(lambda: service.open_line(user_id, product_id, _key(key), _as_of(as_of, service.policy, data_dir)))
     _print(result, as_json, "line opened")
 
 
 @app.command()
-def draw(
-    line_id: str,
-    amount: str,
-    term: Annotated[int, typer.Option("--term", help="Term in months.")],
-    method: Annotated[Optional[str], typer.Option(help="Repayment method (default: the product's).")] = None,
-    key: Key = None, at: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None,
+def drawdown(
+    line_id: str, amount: str, term: Term, method: Method = None,
+    key: Key = None, as_of: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None,
 ) -> None:
     """Borrow AMOUNT from a line: contract, schedule, disbursement of the whole principal."""
     book = _book(data_dir, policy)
-    result = _run(lambda: book.draw(line_id, amount, term, method, _key(key), at))
+    _print_disbursed(book, _run(lambda: book.draw(line_id, amount, term, method, _key(key), _moment(as_of, policy))), as_json)
+
+
+def _print_disbursed(book, result: dict[str, Any], as_json: bool) -> None:
     if not as_json:
         result = {**{k: v for k, v in result.items() if k != "terms"}, "loan": book.loan(result["loan_id"])}
     _print(result, as_json, "disbursed")
 
 
 @app.command()
-def repay(loan_id: str, amount: str, key: Key = None, at: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
+def repay(loan_id: str, amount: str, key: Key = None, as_of: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
     """Repay AMOUNT: what is due in the policy's order, then prepayment."""
     book = _book(data_dir, policy)
-    _print(_run(lambda: book.repay(loan_id, amount, _key(key), at)), as_json, "repaid")
+    _print(_run(lambda: book.repay(loan_id, amount, _key(key), _moment(as_of, policy))), as_json, "repaid")
+
+
+@app.command()
+def prepay(loan_id: str, amount: str, key: Key = None, as_of: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
+    """Prepay: AMOUNT pays what is due, and the rest goes to principal not yet due, under the
+    product's prepayment rule (the rest of the schedule is re-spread). `close` pays it all."""
+    book = _book(data_dir, policy)
+    moment = _moment(as_of, policy)
+    statement = _run(lambda: book.statement(loan_id, moment))
+    if Decimal(amount) <= Decimal(statement["due"]):
+        raise _fail(f"{amount} is not more than the {statement['due']} due on {statement['on']}, so it prepays nothing; `lendguard loan repay` pays what is due", code=1)
+    _print(_run(lambda: book.repay(loan_id, amount, _key(key), moment)), as_json, "prepaid")
+
+
+@app.command()
+def close(loan_id: str, key: Key = None, as_of: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
+    """Pay the loan off and close it: the payoff on that day (penalty, fees, interest, principal
+    and any prepayment charge) is repaid in one entry."""
+    book = _book(data_dir, policy)
+    moment = _moment(as_of, policy)
+    quote = _run(lambda: book.payoff(loan_id, moment))
+    result = _run(lambda: book.repay(loan_id, quote["payoff"], _key(key), moment))
+    _print(result, as_json, f"closed: paid {quote['payoff']} on {quote['on']}")
+
+
+@app.command()
+def statement(loan_id: str, as_of: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
+    """A loan on a day: balances, schedule, amount due, payoff and its journal (nothing stored)."""
+    book = _book(data_dir, policy)
+    found = _run(lambda: book.statement(loan_id, _moment(as_of, policy)))
+    if as_json:
+        _print(found, True, "")
+        return
+    _print({k: v for k, v in found.items() if k != "entries"}, False, f"statement of loan {loan_id} on {found['on']}")
+    table = Table("date", "entry", "debits", "credits", title="journal")
+    for entry in found["entries"]:
+        table.add_row(
+            entry["date"], entry["kind"], ", ".join(f"{a} {v}" for a, v in entry["debits"].items()), ", ".join(f"{a} {v}" for a, v in entry["credits"].items())
+        )
+    console.print(table)
 
 
 @app.command()
 def show(loan_id: str, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
-    """A loan: status, balances, bucket and installments."""
+    """A loan as stored: status, balances, bucket and installments."""
     book = _book(data_dir, policy)
     _print(_run(lambda: book.loan(loan_id)), as_json, f"loan {loan_id}")
 
 
 @app.command()
-def payoff(loan_id: str, at: At = None, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
+def payoff(loan_id: str, as_of: At = None, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
     """What closes the loan on a day (nothing is stored)."""
     book = _book(data_dir, policy)
-    _print(_run(lambda: book.payoff(loan_id, at)), False, "payoff")
+    _print(_run(lambda: book.payoff(loan_id, _moment(as_of, policy))), False, "payoff")
 
 
 @app.command()
@@ -175,10 +246,10 @@ def contract(loan_id: str, lang: Annotated[str, typer.Option(help="zh or en.")] 
 
 
 @app.command("write-off")
-def write_off(loan_id: str, key: Key = None, at: At = None, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
+def write_off(loan_id: str, key: Key = None, as_of: At = None, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
     """Write a loan off: its receivables become credit losses and its line is frozen."""
     book = _book(data_dir, policy)
-    _print(_run(lambda: book.write_off(loan_id, _key(key), at)), False, "written off")
+    _print(_run(lambda: book.write_off(loan_id, _key(key), _moment(as_of, policy))), False, "written off")
 
 
 @app.command()
@@ -193,6 +264,71 @@ def accrue(
         task = progress.add_task(f"accruing through {day}", total=None)
         counts = book.accrue(day, progress=lambda n: progress.advance(task, n))
     console.print(f"accrued {counts['loans']:,} loans through {day}; {counts['written_off']:,} written off")
+
+
+@app.command()
+def simulate(
+    loans: Annotated[int, typer.Option("--loans", min=1, help="How many loans the cohort draws.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed of the scenario (who borrows, how much, how they repay).")] = 7,
+    months: Annotated[int, typer.Option(min=1, max=60, help="How long the simulated clock runs.")] = 12,
+    data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None, as_of: AsOfOption = None,
+) -> None:
+    """Run a loan book through a year on the simulated clock: admitted users borrow on their
+    offers and repay on time, prepay, fall overdue and cure, or default and are written off.
+    Writes real ledger entries (use an empty ledger) and prints the portfolio."""
+    from lendguard.loans.portfolio import book_snapshot, write_year
+    from lendguard.loans.simulation import plan_portfolio, run_year
+    from lendguard.store.events import EventStore
+    from lendguard.visibility.service import VisibilityService
+
+    loaded = _policy(policy)
+    store = EventStore(data_dir)
+    if store.is_empty():
+        raise _fail(f"no events stored in {data_dir}; run `lendguard synth` first")
+    book = _book(data_dir, policy)
+    held = sum(r["loans"] for r in book.portfolio())
+    if held:
+        raise _fail(f"the ledger already holds {held:,} loans; the simulation writes synthetic loans, so give it an empty ledger (a fresh --data-dir)", code=1)
+    when = _as_of(as_of, loaded, data_dir)
+    with _progress() as progress:
+        step = progress.add_task("deciding visibility and offers", total=None)
+        decisions = VisibilityService(store, loaded).evaluate_all(when).decisions
+        planned = plan_portfolio(decisions, loaded, when.local_date, loans, seed)
+        progress.update(step, total=1, completed=1)
+        task = progress.add_task(f"{len(planned):,} loans through {months} months", total=None)
+        year = run_year(book, planned, when.local_date, months, progress=lambda done, total: progress.update(task, completed=done, total=total), run_id=f"sim-{seed}")
+    write_year(data_dir, year.to_json())
+    console.print(f"simulated {len(planned):,} loans from {year.start} to {year.end} in {year.seconds:.1f}s: " + ", ".join(f"{v:,} {k}" for k, v in sorted(year.calls.items())))
+    print_portfolio(book_snapshot(book), year.to_json())
+
+
+def print_portfolio(snapshot: dict[str, Any], year: dict[str, Any] | None) -> None:
+    """The loan book in the terminal: outcomes of the simulated year, status x bucket, totals."""
+    from rich.console import Console
+
+    wide = Console(width=max(console.width, 140))
+    if year:
+        table = Table("behaviour", "status", "loans", "principal", "worst bucket", title=f"A year of loans, {year['start']} to {year['end']} (SYNTHETIC)")
+        for row in year["outcomes"]:
+            table.add_row(row["behaviour"], row["status"], f"{row['loans']:,}", f"{Decimal(row['principal']):,}", row["worst_bucket"])
+        wide.print(table)
+    table = Table("status", "bucket", "loans", "principal", "outstanding", "interest due", "penalty due", "fees due", title="Portfolio: loans by status and delinquency bucket")
+    for r in snapshot["by_status"]:
+        table.add_row(
+            r["status"], r["bucket"], f"{r['loans']:,}", f"{r['principal']:,}", f"{r['principal_outstanding']:,}",
+            f"{r['interest_receivable']:,}", f"{r['penalty_receivable']:,}", f"{r['fee_receivable']:,}",
+        )
+    wide.print(table)
+    t = snapshot["totals"]
+    console.print(
+        f"disbursed {t['disbursed']:,}; outstanding principal {t['principal_outstanding']:,} on {t['active_loans']:,} active loans, "
+        f"{t['overdue_principal']:,} of it overdue ({t['overdue_share']:.1%}); income: interest {t['interest_income']:,}, "
+        f"penalty {t['penalty_income']:,}, fees {t['fee_income']:,}; credit losses {t['credit_losses']:,}"
+    )
+    for problem in snapshot["problems"]:
+        console.print(f"[red]broken[/] {problem}")
+    if not snapshot["problems"]:
+        console.print("[green]the ledger balances and every invariant holds[/]")
 
 
 @app.command()

@@ -185,7 +185,8 @@ def _report(result, out: Path, synthetic: bool, data_dir: Path | None = None) ->
     _offer_table(result)
     rings, detection = _fraud_findings(data_dir) if data_dir is not None else (None, None)
     path = write_html_report(
-        result.decisions, summary, out / "report.html", result.policy, result.as_of, synthetic=synthetic, rings=rings, detection=detection
+        result.decisions, summary, out / "report.html", result.policy, result.as_of, synthetic=synthetic, rings=rings, detection=detection,
+        loan_book=_loan_book(data_dir, result.policy) if data_dir is not None else None,
     )
     console.print(f"HTML report: {path}")
 
@@ -208,6 +209,18 @@ def _offer_table(result) -> None:
             row["top_reason"] or "-",
         )
     console.print(table)
+
+
+def _loan_book(data_dir: Path, policy) -> dict | None:
+    """The ledger's portfolio and the last simulated year, when the data directory has a ledger with loans."""
+    from lendguard.loans.book import LoanBook
+    from lendguard.loans.database import has_ledger, open_ledger
+    from lendguard.loans.portfolio import book_snapshot, read_year
+
+    if not has_ledger(data_dir):
+        return None
+    snapshot = book_snapshot(LoanBook(open_ledger(data_dir), policy))
+    return {**snapshot, "year": read_year(data_dir)} if snapshot["totals"]["loans"] else None
 
 
 def _fraud_findings(data_dir: Path):
@@ -239,9 +252,19 @@ def demo(
     fraud_cmd.run(events=None, from_store=True, days=60, data_dir=data_dir, policy=policy, name="default", as_json=False)
     rings(data_dir=data_dir, policy=policy, as_of=None, limit=3, json_out=False, run=True)
     fraud_cmd.report(data_dir=data_dir, as_json=False)
+    console.rule("loans: a year of a loan book on this population's offers, on the simulated clock")
+    from lendguard.cli.loans_cmd import simulate
+
+    try:
+        simulate(loans=200, seed=seed, months=12, data_dir=data_dir, policy=policy, as_of=None)
+    except typer.Exit:
+        console.print("[yellow]the loan year was skipped[/] (see above); the rest of the demo goes on")
     console.rule("entry visibility")
     evaluate(events=None, data_dir=data_dir, policy=policy, as_of=None, out=None, jsonl=True, report=True)
-    console.print("Next: [bold]lendguard explain USER_ID[/] (e.g. u00000001), [bold]lendguard offer USER_ID[/] or [bold]lendguard serve[/].")
+    console.print(
+        "Next: [bold]lendguard explain USER_ID[/] (e.g. u00000001), [bold]lendguard offer USER_ID[/], "
+        "[bold]lendguard loan statement LOAN_ID[/] or [bold]lendguard serve[/]."
+    )
 
 
 # ---- explain -------------------------------------------------------------------------------
@@ -333,7 +356,8 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(retention_app, name="retention")
 app.add_typer(export_app, name="export")
 app.add_typer(fraud_app, name="fraud")
-app.add_typer(loans_app, name="loans")
+app.add_typer(loans_app, name="loan")
+app.add_typer(loans_app, name="loans", hidden=True)  # the name before `loan`; kept so scripts keep working
 app.command("offer")(offer_command)
 
 

@@ -217,7 +217,7 @@ class LoanBook:
         request = {"user_id": user_id, "product_id": offer.product_id}
 
         def work(txn: Txn) -> dict[str, Any]:
-            line_id = _id("cl", user_id, offer.product_id)
+            line_id = self.line_id_of(user_id, offer.product_id)
             if txn.conn.execute(select(LINES.c.line_id).where(LINES.c.line_id == line_id)).first() is not None:
                 raise LedgerError("line_exists", f"{user_id} already has line {line_id} on {offer.product_id}", 409, line_id=line_id)
             line = Record(
@@ -228,6 +228,15 @@ class LoanBook:
             return self._line_view(line)
 
         return self._once(key, "open_line", request, work)
+
+    @staticmethod
+    def line_id_of(user_id: str, product_id: str) -> str:
+        """A user has at most one line per product; its id follows from the two."""
+        return _id("cl", user_id, product_id)
+
+    def has_line(self, line_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(LINES.c.line_id).where(LINES.c.line_id == line_id)).first() is not None
 
     def _line_view(self, line: Any) -> dict[str, Any]:
         return {
@@ -272,7 +281,7 @@ class LoanBook:
             violation = cap_violation(apr, self.loans_policy)
             if violation is not None:
                 raise LedgerError("price_above_cap", str(violation), cap=str(violation.cap), apr=str(apr))
-            loan_id = _id("ln", key)
+            loan_id = f"ln-{uuid.uuid4().hex[:20]}"  # not from the key: keys repeat across ledgers, the evidence log's ids may not
             penalty = penalty_daily_rate(Decimal(line.daily_rate), product.penalty_multiplier, self.loans_policy)
             terms = contract_terms(loan_id, line.user_id, line.product_id, schedule, apr, penalty, self.policy)
             contract = render_contract(terms, self.policy)
@@ -327,18 +336,58 @@ class LoanBook:
 
         return self._once(key, "repay", request, work)
 
-    def payoff(self, loan_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
-        """What closes the loan on a day (computed, then rolled back: nothing is stored)."""
-        day = self.business_date(at)
+    def _quote(self, loan_id: str, day: dt.date) -> tuple[Record, list[Record]]:
+        """The loan and its installments accrued through `day` in memory (read, then rolled
+        back: nothing is stored)."""
         with self.engine.connect() as conn:
             txn = Txn(conn)
             _line, loan, rows = self._loan(txn, loan_id)
             conn.rollback()
-        if loan.status != "active":
-            raise LedgerError("loan_closed", f"loan {loan_id} is {loan.status}; there is nothing to pay off", 409)
         self._not_before(loan, day)
-        self.servicer.accrue(loan, rows, day, Lines())
-        return {"loan_id": loan_id, "on": day.isoformat(), "payoff": str(self.money.from_minor(self.servicer.payoff_amount(loan, rows, day)))}
+        if loan.status == "active":
+            self.servicer.accrue(loan, rows, day, Lines())
+        return loan, rows
+
+    def payoff(self, loan_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
+        """What closes the loan on a day (nothing is stored)."""
+        quote = self.quote(loan_id, at)
+        if quote["status"] != "active":
+            raise LedgerError("loan_closed", f"loan {loan_id} is {quote['status']}; there is nothing to pay off", 409)
+        return {"loan_id": loan_id, "on": quote["on"], "payoff": quote["payoff"]}
+
+    def quote(self, loan_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
+        """What is due on a day and what pays the loan off (nothing is stored)."""
+        day = self.business_date(at)
+        loan, rows = self._quote(loan_id, day)
+        return {"loan_id": loan_id, "status": loan.status, "days_past_due": loan.days_past_due, "bucket": loan.bucket, **self._owed(loan, rows, day)}
+
+    def _owed(self, loan: Record, rows: list[Record], day: dt.date) -> dict[str, str]:
+        active = loan.status == "active"
+        due = self.servicer.due_amount(loan, rows, day) if active else 0
+        payoff = self.servicer.payoff_amount(loan, rows, day) if active else 0
+        return {"on": day.isoformat(), "due": str(self.money.from_minor(due)), "payoff": str(self.money.from_minor(payoff))}
+
+    def statement(self, loan_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
+        """The loan as of a day (accrued in memory, nothing stored): balances, schedule, what
+        is due, what pays it off, and every journal entry of the loan with its amounts."""
+        day = self.business_date(at)
+        loan, rows = self._quote(loan_id, day)
+        m = self.money.from_minor
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(ENTRIES.c.entry_id, ENTRIES.c.kind, ENTRIES.c.business_date, POSTINGS.c.account, POSTINGS.c.debit_minor, POSTINGS.c.credit_minor)
+                .join(POSTINGS, POSTINGS.c.entry_id == ENTRIES.c.entry_id)
+                .where(ENTRIES.c.loan_id == loan_id)
+                .order_by(ENTRIES.c.business_date, ENTRIES.c.recorded_at, ENTRIES.c.entry_id)
+            ).all()
+        entries: dict[str, dict[str, Any]] = {}
+        for entry_id, kind, business_date, account, debit, credit in found:
+            entry = entries.setdefault(entry_id, {"date": business_date.isoformat(), "kind": kind, "debits": {}, "credits": {}})
+            if debit:
+                entry["debits"][account] = str(m(debit))
+            if credit:
+                entry["credits"][account] = str(m(credit))
+        return {**self._loan_view(loan, rows), **self._owed(loan, rows, day), "entries": list(entries.values())}
 
     # ---- end of day -------------------------------------------------------------------------------
     def accrue(self, through: dt.date, progress: Callable[[int], None] | None = None) -> dict[str, int]:
@@ -420,6 +469,30 @@ class LoanBook:
         if row is None:
             raise LedgerError("unknown_loan", f"no contract for loan {loan_id!r}", 404)
         return {"loan_id": loan_id, "sha256": row.sha256, "terms": json.loads(row.terms_json), "text_zh": row.text_zh, "text_en": row.text_en}
+
+    def buckets(self) -> dict[str, str]:
+        """Each loan's delinquency bucket as of its last accrual."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(LOANS.c.loan_id, LOANS.c.bucket)).all())
+
+    def portfolio(self) -> list[dict[str, Any]]:
+        """Loans by status and delinquency bucket: how many, and their balances."""
+        c = LOANS.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    c.status, c.bucket, func.count(), func.sum(c.principal_minor), func.sum(c.principal_outstanding),
+                    func.sum(c.interest_receivable), func.sum(c.penalty_receivable), func.sum(c.fee_receivable),
+                ).group_by(c.status, c.bucket).order_by(c.status, c.bucket)
+            ).all()
+        m = self.money.from_minor
+        return [
+            {
+                "status": status, "bucket": bucket, "loans": count, "principal": m(int(principal)), "principal_outstanding": m(int(outstanding)),
+                "interest_receivable": m(int(interest)), "penalty_receivable": m(int(penalty)), "fee_receivable": m(int(fee)),
+            }
+            for status, bucket, count, principal, outstanding, interest, penalty, fee in rows
+        ]
 
     def trial_balance(self) -> dict[str, Decimal]:
         """Each account's balance (debits minus credits), from the journal."""

@@ -25,6 +25,11 @@ def database_url(data_dir: str | Path) -> str:
     return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{Path(data_dir) / 'ledger.sqlite'}"
 
 
+def has_ledger(data_dir: str | Path) -> bool:
+    """Whether there is a ledger to read: an external database, or the embedded file."""
+    return bool(os.environ.get(DATABASE_URL_ENV)) or (Path(data_dir) / "ledger.sqlite").exists()
+
+
 def ledger_engine(url: str) -> Engine:
     """An engine for `url`, with SQLite made a queueing single writer."""
     if url.startswith("sqlite"):

@@ -1,4 +1,4 @@
-"""What must always hold in the ledger; `lendguard loans check` and the tests run it.
+"""What must always hold in the ledger; `lendguard loan check` and the tests run it.
 
 - every journal entry balances (debits = credits), and so does the whole journal;
 - each loan's cached balances equal its accounts' balances in the journal;

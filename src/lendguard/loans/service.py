@@ -3,6 +3,8 @@ opened only on an offer the user is admitted to (no API bypasses the whitelist).
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -35,3 +37,20 @@ class LendingService:
             raise LedgerError("unknown_user", f"no events for user {user_id!r}", 404)
         offer = next(o for o in offers if o.product_id == product_id)
         return self.book.open_line(offer, user_id, key, as_of.at)
+
+    def apply(
+        self, user_id: str, product_id: str, amount: Decimal | str, term_months: int, method: str | None, key: str, as_of: AsOf,
+        at: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """A loan in one call: the user's line on the product (opened from their offer when
+        there is none yet; the offer judged `as_of`), then the drawdown at `at` (default
+        now). Retrying with the same key opens nothing twice
+        and disburses once."""
+        line_id = self.book.line_id_of(user_id, product_id)
+        if not self.book.has_line(line_id):
+            try:
+                self.open_line(user_id, product_id, f"{key}/line", as_of)
+            except LedgerError as exc:
+                if exc.code != "line_exists":  # a concurrent twin opened it: draw on it
+                    raise
+        return self.book.draw(line_id, amount, term_months, method, key, at)

@@ -174,6 +174,15 @@ class Servicer:
             + self._prepayment_charge(loan, future, future_principal, today)[0]
         )
 
+    def due_amount(self, loan: Loan, installments: list[InstallmentRow], today: dt.date) -> int:
+        """What is due today (after accrual to today): penalty and fees, then the interest and
+        principal of every installment due by today. Paying it cures the loan; more prepays."""
+        due = [i for i in installments if i.due_date <= today]
+        return (
+            loan.penalty_receivable + loan.fee_receivable
+            + sum(i.interest_accrued - i.interest_paid + unpaid_principal(i) for i in due)
+        )
+
     def _prepayment_rate(self, loan: Loan, future: list[InstallmentRow], today: dt.date) -> Fraction:
         """Interest charged per unit of prepaid principal: the rest of the current period's
         days, for a product whose prepayment rule charges them (else 0)."""

@@ -287,6 +287,27 @@ generator; the numbers illustrate the policy, they describe no real person.</div
 <tr><th>Detector</th><th>Planted pattern</th><th>Users raised</th><th>Precision</th><th>Planted</th><th>Recall</th></tr>
 {% for r in fraud.rules %}<tr><td><b>{{ r.rule_id }}</b></td><td>{{ r.target_pattern or "-" }}</td><td class="n">{{ "{:,}".format(r.users_raised) }}</td><td class="n">{{ "-" if r.precision is none else "{:.1%}".format(r.precision) }}</td><td class="n">{{ "{:,}".format(r.planted) }}</td><td class="n">{{ "-" if r.recall is none else "{:.1%}".format(r.recall) }}</td></tr>
 {% endfor %}</table>{% endif %}
+{% endif %}
+{% if loans %}<h2>Loan book: balances, delinquency and the ledger</h2>
+<div class="meta">{{ loans.note }}</div>
+<div class="cards">
+{% for card in loans.cards %}<div class="card"><div class="v">{{ card[0] }}</div><div class="l">{{ card[1] }}</div></div>
+{% endfor %}</div>
+<div class="grid"><div class="chart">{{ loans.buckets_div }}</div>
+<div><table>
+<tr><th>Status</th><th>Bucket</th><th>Loans</th><th>Principal</th><th>Outstanding</th><th>Interest due</th><th>Penalty due</th><th>Fees due</th></tr>
+{% for r in loans.rows %}<tr><td>{{ r.status }}</td><td>{{ r.bucket }}</td><td class="n">{{ "{:,}".format(r.loans) }}</td><td class="n">{{ "{:,}".format(r.principal) }}</td><td class="n">{{ "{:,}".format(r.principal_outstanding) }}</td><td class="n">{{ "{:,}".format(r.interest_receivable) }}</td><td class="n">{{ "{:,}".format(r.penalty_receivable) }}</td><td class="n">{{ "{:,}".format(r.fee_receivable) }}</td></tr>
+{% endfor %}</table>
+<h3>Trial balance (debit +)</h3>
+<table>
+{% for account, balance in loans.balances %}<tr><td>{{ account }}</td><td class="n">{{ "{:,}".format(balance) }}</td></tr>
+{% endfor %}</table>
+{% if loans.year %}<h3>The simulated year, {{ loans.year.start }} to {{ loans.year.end }}</h3>
+<table>
+<tr><th>Behaviour</th><th>Status at the end</th><th>Loans</th><th>Principal</th><th>Worst bucket reached</th></tr>
+{% for r in loans.year.outcomes %}<tr><td>{{ r.behaviour }}</td><td>{{ r.status }}</td><td class="n">{{ "{:,}".format(r.loans) }}</td><td class="n">{{ r.principal }}</td><td>{{ r.worst_bucket }}</td></tr>
+{% endfor %}</table>{% endif %}
+</div></div>
 {% endif %}</main>
 </body>
 </html>
@@ -302,11 +323,13 @@ def render_html(
     title: str = "lendguard: loan-entry visibility report",
     rings: Sequence | None = None,
     detection: dict | None = None,
+    loan_book: dict | None = None,
 ) -> str:
     """The report page as a string (plotly.js embedded once in the head).
 
     `rings` (the graph job's, largest first) are drawn; `detection` (precision and recall
-    on planted fraud, `fraud.evaluation`) is tabled."""
+    on planted fraud, `fraud.evaluation`) is tabled; `loan_book` (`loans.portfolio.book_snapshot`,
+    with the simulated `year` when there is one) gets its own section."""
     ids = iter(chart_ids(summary))
     overview = [_div(funnel_figure(summary), next(ids)), _div(failures_figure(summary), next(ids))]
     for groups, name, label in (
@@ -356,6 +379,7 @@ def render_html(
         reasons=summary.top_reasons[:TOP_REASONS],
         sections=sections,
         fraud=_fraud_section(rings, detection),
+        loans=_loan_section(loan_book),
     )
 
 
@@ -378,6 +402,42 @@ def _fraud_section(rings: Sequence | None, detection: dict | None) -> dict | Non
     }
 
 
+def buckets_figure(rows: Sequence[dict]) -> go.Figure:
+    """Outstanding principal of active loans by delinquency bucket."""
+    active = [r for r in rows if r["status"] == "active"]
+    fig = go.Figure(go.Bar(
+        x=[r["bucket"] for r in active], y=[float(r["principal_outstanding"]) for r in active],
+        text=[f"{r['loans']:,} loans" for r in active], marker_color=["#2e7d32" if r["bucket"] == "current" else "#c62828" for r in active],
+    ))
+    return _layout(fig, "Outstanding principal by delinquency bucket (active loans)", "Bucket", "Principal")
+
+
+def _loan_section(book: dict | None) -> dict | None:
+    if not book:
+        return None
+    t = book["totals"]
+    problems = book["problems"]
+    note = (
+        "Read from the ledger's journal. " + ("Every entry balances and every invariant holds." if not problems else f"BROKEN: {'; '.join(problems)}")
+        + (" The loans come from a simulated year on SYNTHETIC users." if book.get("year") else "")
+    )
+    return {
+        "note": note,
+        "cards": [
+            (f"{t['loans']:,}", "loans"),
+            (f"{t['disbursed']:,.0f}", "disbursed"),
+            (f"{t['principal_outstanding']:,.0f}", f"outstanding principal, {t['active_loans']:,} active loans"),
+            (_pct(float(t["overdue_share"])), "of it overdue (M1+)"),
+            (f"{t['interest_income'] + t['penalty_income'] + t['fee_income']:,.0f}", "interest, penalty and fee income"),
+            (f"{t['credit_losses']:,.0f}", "credit losses (written off)"),
+        ],
+        "rows": book["by_status"],
+        "balances": list(book["balances"].items()),
+        "buckets_div": _div(buckets_figure(book["by_status"]), "chart-loan-buckets"),
+        "year": book.get("year"),
+    }
+
+
 def write_html_report(
     result_or_decisions,
     summary: PopulationSummary,
@@ -388,6 +448,7 @@ def write_html_report(
     synthetic: bool = False,
     rings: Sequence | None = None,
     detection: dict | None = None,
+    loan_book: dict | None = None,
 ) -> Path:
     """Write the report to `path`; `result_or_decisions` is a PopulationResult or its decisions frame.
 
@@ -400,5 +461,5 @@ def write_html_report(
     summary = _complete(summary, decisions, policy)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(summary, policy, as_of, synthetic=synthetic, rings=rings, detection=detection), encoding="utf-8")
+    path.write_text(render_html(summary, policy, as_of, synthetic=synthetic, rings=rings, detection=detection, loan_book=loan_book), encoding="utf-8")
     return path

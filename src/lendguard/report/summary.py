@@ -10,12 +10,12 @@ from typing import Any, Literal
 
 import polars as pl
 
+from lendguard.features.logins import client_version_number
 from lendguard.policy import Policy
 from lendguard.policy.model import version_key
 from lendguard.visibility.check import DIMENSIONS, FAIL, NOT_ASSESSABLE, WARN
 from lendguard.visibility.decision import texts
 from lendguard.visibility.dimensions import CHECKS_BY_CODE
-from lendguard.features.logins import client_version_number
 
 REGION_TIERS = ("tier1", "new_tier1", "other", "county")
 SECURITY_GRADES = ("A", "B", "C")

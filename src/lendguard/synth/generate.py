@@ -93,14 +93,17 @@ def _log_consents(store: EventStore, consents: pl.DataFrame) -> None:
 
 def reset_data_dir(data_dir: Path) -> None:
     """Forget everything a data directory holds (`synth --replace`): events, catalogue,
-    evidence log, access log, dead letters, the synthetic manifest and fraud labels. Other
-    files in the directory are left alone."""
+    evidence log, access log, dead letters, the synthetic manifest, fraud labels and the
+    embedded loan ledger (its contracts were in the evidence log). Other files in the
+    directory, and a ledger in an external database, are left alone."""
     import shutil
+
+    from lendguard.loans.portfolio import YEAR_FILE
 
     data_dir = Path(data_dir)
     for name in ("events", "evidence", "access_log", "dead_letter"):
         shutil.rmtree(data_dir / name, ignore_errors=True)
-    for path in [*data_dir.glob("catalog.sqlite*"), data_dir / MANIFEST, data_dir / FRAUD_LABELS]:
+    for path in [*data_dir.glob("catalog.sqlite*"), *data_dir.glob("ledger.sqlite*"), data_dir / YEAR_FILE, data_dir / MANIFEST, data_dir / FRAUD_LABELS]:
         path.unlink(missing_ok=True)
 
 
