@@ -185,6 +185,27 @@ async def load(port: int, make_request, seconds: float, clients: int) -> tuple[i
     return len(latencies), latencies, failures
 
 
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU time used so far by the server (with its worker processes), by PostgreSQL's
+    processes, and by this process (the load generator)."""
+    import psutil
+
+    def used(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+            return times.user + times.system
+        except psutil.NoSuchProcess:
+            return 0.0
+
+    server = psutil.Process(server_pid)
+    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] and p.info["name"].startswith("postgres")]
+    return {
+        "server": used(server) + sum(used(child) for child in server.children(recursive=True)),
+        "postgres": sum(used(p) for p in postgres),
+        "generator": used(psutil.Process()),
+    }
+
+
 def http_post(path: str, body: dict, key: str) -> bytes:
     payload = json.dumps(body).encode()
     return (
@@ -230,7 +251,10 @@ def phase_api(backend: str, seconds: float, clients: int, users: int, workers: i
                 loan = loans[(n * 7919 + k) % len(loans)]
                 return http_post(f"/v1/loans/{loan}/repayments", {"amount": "1.00", "at": at}, f"{run_id}-{n}-{k}")
 
+            before = cpu_seconds(server.pid)
             done, latencies, failures = asyncio.run(load(port, repayment, seconds, clients))
+            after = cpu_seconds(server.pid)
+            cpu = {name: (after[name] - before[name]) * 1000 / max(done, 1) for name in after}  # ms of CPU per repayment
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -246,6 +270,7 @@ def phase_api(backend: str, seconds: float, clients: int, users: int, workers: i
             "loans": len(loans), "requests": done, "failures": failures, "rate": done / seconds,
             "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)],
             "bare_rate": bare[0] / min(seconds, 5), "bare_p99": bare_latencies[int(len(bare_latencies) * 0.99)], "problems": problems,
+            "cpu_ms": cpu,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -274,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
         target = f"   target >= {TARGET_REPAYMENTS}/s with p99 <= {TARGET_P99_MS:.0f} ms  {ok}" if backend == "postgresql" else ""
         print(f"{backend:10s} repayments: {r['rate']:,.0f}/s over {r['loans']} loans, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, {r['failures']} non-200{target}")
         print(f"{'':10s} bare endpoint (the limit of this server stack): {r['bare_rate']:,.0f}/s, p99 {r['bare_p99']:.1f} ms; ratio {r['rate'] / r['bare_rate']:.2f}")
+        cpu = r["cpu_ms"]
+        total = sum(cpu.values())
+        print(
+            f"{'':10s} CPU per repayment: server {cpu['server']:.2f} ms, PostgreSQL {cpu['postgres']:.2f} ms, load generator {cpu['generator']:.2f} ms; "
+            f"total {total:.2f} ms, so {os.cpu_count()} CPUs allow at most {os.cpu_count() * 1000 / total:,.0f}/s"
+        )
         print(f"{'':10s} ledger invariants after the run: {'all hold' if not r['problems'] else r['problems'][:3]}")
     return 0
 

@@ -81,6 +81,18 @@ def test_a_retry_moves_no_money_twice_and_a_reused_key_is_refused(book):
     # 5 of the period's 31 days of its monthly 0.9% (0.03% x 30): 10000 x 0.009 x 5/31, once
     assert book.loan(first["loan_id"])["installments"][0]["interest_paid"] == "14.52"
     assert book.trial_balance()["cash"] == D("-9500")
+    # A retry the loan's state would now refuse still gets the first answer: the key is
+    # checked before the refusal is reported.
+    payoff = book.payoff(first["loan_id"], on(6))["payoff"]
+    closed = book.repay(first["loan_id"], D(payoff), "pay-all", on(6))
+    assert closed["loan"]["status"] == "paid_off"
+    retried = book.repay(first["loan_id"], D(payoff), "pay-all", on(6))
+    assert retried.pop("replayed") is True and retried == closed
+    with pytest.raises(LedgerError) as gone:
+        book.repay(first["loan_id"], D(payoff), "pay-again", on(6))
+    assert gone.value.code == "loan_closed"
+    full = book.draw(line["line_id"], D("50000"), 12, "equal_principal", "draw-all", T0)
+    assert book.draw(line["line_id"], D("50000"), 12, "equal_principal", "draw-all", T0)["loan_id"] == full["loan_id"]  # not exceeds_line
 
 
 def test_a_line_is_never_overdrawn_even_by_concurrent_drawdowns(book):

@@ -146,3 +146,16 @@ def test_a_scenario_mix_must_add_up(population):
     _data, when, decisions = population
     with pytest.raises(ValueError, match="sum to 1"):
         plan_portfolio(decisions, POLICY, when.local_date, 5, seed=1, mix={"on_time": 0.5})
+
+
+def test_the_ledger_thread_setting_is_checked(monkeypatch):
+    from lendguard.api.app import THREADS_ENV, ledger_threads
+
+    monkeypatch.setenv(THREADS_ENV, "8")
+    assert ledger_threads() == 8
+    for bad in ("0", "-3", "many", "5000"):
+        monkeypatch.setenv(THREADS_ENV, bad)
+        with pytest.raises(ValueError, match=THREADS_ENV):
+            ledger_threads()
+    refused = run("serve", "--port", "1", env={THREADS_ENV: "many"}, check=False)
+    assert refused.returncode == 2 and THREADS_ENV in refused.stderr

@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import msgspec
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
@@ -72,13 +74,18 @@ def _refused(exc: LedgerError) -> JSONResponse:
     return error_response(exc.status, exc.code, str(exc), [{"field": k, "message": str(v)} for k, v in exc.details.items()])
 
 
-def loan_router(service: LendingService, as_of: Callable[[dt.datetime | None], AsOf]) -> APIRouter:
+def loan_router(service: LendingService, as_of: Callable[[dt.datetime | None], AsOf], threads: int = 4) -> APIRouter:
+    """The loan endpoints. Ledger calls block on the database; they run in worker threads,
+    at most `threads` at once per process (their own pool: other endpoints keep theirs)."""
     router = APIRouter(tags=["loans"])
     book = service.book
+    limiters: list[anyio.CapacityLimiter] = []  # made on first use, inside the server's event loop
 
-    def attempt(call: Callable[[], dict[str, Any]], status: int = 200) -> Response:
+    async def attempt(call: Callable[[], dict[str, Any]], status: int = 200) -> Response:
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(threads))
         try:
-            return _answer(call(), status)
+            return _answer(await anyio.to_thread.run_sync(call, limiter=limiters[0]), status)
         except LedgerError as exc:
             return _refused(exc)
 
@@ -90,43 +97,43 @@ def loan_router(service: LendingService, as_of: Callable[[dt.datetime | None], A
         return Response(_OFFERS.dump_json(found), media_type="application/json")
 
     @router.post("/v1/lines", status_code=201, summary="Open a revolving line from an offer the user is admitted to")
-    def open_line(body: LineRequest, key: str = IdempotencyKey) -> Response:
-        return attempt(lambda: service.open_line(body.user_id, body.product_id, key, as_of(None)), 201)
+    async def open_line(body: LineRequest, key: str = IdempotencyKey) -> Response:
+        return await attempt(lambda: service.open_line(body.user_id, body.product_id, key, as_of(None)), 201)
 
     @router.get("/v1/lines/{line_id}", summary="A line's limit, use and availability")
-    def line(line_id: str) -> Response:
-        return attempt(lambda: book.line(line_id))
+    async def line(line_id: str) -> Response:
+        return await attempt(lambda: book.line(line_id))
 
     @router.post("/v1/lines/{line_id}/drawdowns", status_code=201, summary="Borrow from a line: contract, schedule, disbursement of the full principal")
-    def draw(line_id: str, body: DrawdownRequest, key: str = IdempotencyKey) -> Response:
-        return attempt(lambda: book.draw(line_id, body.amount, body.term_months, body.method, key, body.at), 201)
+    async def draw(line_id: str, body: DrawdownRequest, key: str = IdempotencyKey) -> Response:
+        return await attempt(lambda: book.draw(line_id, body.amount, body.term_months, body.method, key, body.at), 201)
 
     @router.post("/v1/loans", status_code=201, summary="Apply: open the user's line on an admitted offer if needed, then draw the loan")
-    def apply(body: LoanRequest, key: str = IdempotencyKey) -> Response:
-        return attempt(lambda: service.apply(body.user_id, body.product_id, body.amount, body.term_months, body.method, key, as_of(body.at), body.at), 201)
+    async def apply(body: LoanRequest, key: str = IdempotencyKey) -> Response:
+        return await attempt(lambda: service.apply(body.user_id, body.product_id, body.amount, body.term_months, body.method, key, as_of(body.at), body.at), 201)
 
     @router.get("/v1/loans/{loan_id}", summary="A loan: status, balances, bucket, installments")
-    def loan(loan_id: str) -> Response:
-        return attempt(lambda: book.loan(loan_id))
+    async def loan(loan_id: str) -> Response:
+        return await attempt(lambda: book.loan(loan_id))
 
     @router.get("/v1/loans/{loan_id}/contract", summary="The contract texts (zh, en), terms and hash")
-    def contract(loan_id: str) -> Response:
-        return attempt(lambda: book.contract(loan_id))
+    async def contract(loan_id: str) -> Response:
+        return await attempt(lambda: book.contract(loan_id))
 
     @router.get("/v1/loans/{loan_id}/payoff", summary="What closes the loan on a day")
-    def payoff(loan_id: str, on: dt.datetime | None = Query(None, description="Value time; default now.")) -> Response:
-        return attempt(lambda: book.payoff(loan_id, on))
+    async def payoff(loan_id: str, on: dt.datetime | None = Query(None, description="Value time; default now.")) -> Response:
+        return await attempt(lambda: book.payoff(loan_id, on))
 
     @router.get("/v1/loans/{loan_id}/statement", summary="The loan on a day: balances, schedule, amount due, payoff, journal entries")
-    def statement(loan_id: str, on: dt.datetime | None = Query(None, description="Value time; default now.")) -> Response:
-        return attempt(lambda: book.statement(loan_id, on))
+    async def statement(loan_id: str, on: dt.datetime | None = Query(None, description="Value time; default now.")) -> Response:
+        return await attempt(lambda: book.statement(loan_id, on))
 
     @router.post("/v1/loans/{loan_id}/repayments", summary="Repay: due amounts in the policy's order, then prepayment")
-    def repay(loan_id: str, body: RepaymentRequest, key: str = IdempotencyKey) -> Response:
-        return attempt(lambda: book.repay(loan_id, body.amount, key, body.at))
+    async def repay(loan_id: str, body: RepaymentRequest, key: str = IdempotencyKey) -> Response:
+        return await attempt(lambda: book.repay(loan_id, body.amount, key, body.at))
 
     @router.post("/v1/loans/{loan_id}/write-off", summary="Write the loan off (its receivables become credit losses)")
-    def write_off(loan_id: str, body: WriteOffRequest, key: str = IdempotencyKey) -> Response:
-        return attempt(lambda: book.write_off(loan_id, key, body.at))
+    async def write_off(loan_id: str, body: WriteOffRequest, key: str = IdempotencyKey) -> Response:
+        return await attempt(lambda: book.write_off(loan_id, key, body.at))
 
     return router

@@ -318,7 +318,13 @@ def serve(
     """Start the HTTP API (OpenAPI document at /docs and /openapi.json)."""
     import uvicorn
 
-    _policy(policy)  # fail fast on a bad policy, before binding the port
+    from lendguard.api.app import ledger_threads
+
+    _policy(policy)  # fail fast on a bad policy or setting, before binding the port
+    try:
+        ledger_threads()
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
     os.environ["LENDGUARD_DATA_DIR"] = str(data_dir)
     if policy is not None:
         os.environ["LENDGUARD_POLICY"] = str(policy)

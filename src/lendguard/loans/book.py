@@ -19,7 +19,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,10 +37,14 @@ from lendguard.loans.models import (
 )
 from lendguard.loans.money import MoneyRules
 from lendguard.loans.offers import Offer, cap_violation, price
-from lendguard.loans.records import Record, read, snapshot, write_changes
+from lendguard.loans.records import Record, insert_rows, read, snapshot, write_changes
 from lendguard.loans.servicing import ACCOUNTS, Lines, Servicer, ServicingError
 from lendguard.policy import Policy
 from lendguard.policy.loans import LoanPolicy
+
+
+class _KeyTaken(Exception):
+    """The idempotency key was stored by another transaction: roll this one back."""
 
 
 class LedgerError(ServicingError):
@@ -76,7 +80,6 @@ LOCK_LINE_OF_LOAN = select(LINES).where(
 LOCK_LOAN = select(LOANS).where(LOANS.c.loan_id == bindparam("loan_id")).with_for_update()
 INSTALLMENTS_OF = select(INSTALLMENTS).where(INSTALLMENTS.c.loan_id == bindparam("loan_id")).order_by(INSTALLMENTS.c.number)
 STORED_KEY = select(KEYS).where(KEYS.c.key == bindparam("key"))
-SET_RESPONSE = update(KEYS).where(KEYS.c.key == bindparam("k")).values(response=bindparam("v"))
 
 
 class Txn:
@@ -112,9 +115,8 @@ class Txn:
     def save(self) -> None:
         for table, keys, records, before in self.tracked:
             write_changes(self.conn, table, keys, records, before)
-        if self.entries:
-            self.conn.execute(insert(ENTRIES), self.entries)
-            self.conn.execute(insert(POSTINGS), self.postings)
+        insert_rows(self.conn, ENTRIES, self.entries)
+        insert_rows(self.conn, POSTINGS, self.postings)
         self.tracked, self.entries, self.postings = [], [], []
 
 
@@ -139,28 +141,35 @@ class LoanBook:
         if not key or len(key) > 128:
             raise LedgerError("bad_idempotency_key", "an idempotency key of 1 to 128 characters is required", 400)
         digest = _sha({"operation": operation, **request})
-        claim = {"key": key, "operation": operation, "request_sha256": digest, "response": "", "created_at": dt.datetime.now(dt.timezone.utc)}
         for _attempt in range(3):
             try:
                 with self.engine.begin() as conn:
-                    # Claim the key first: a concurrent twin waits on it (PostgreSQL) or queues (SQLite).
-                    if not self._insert_new(conn, claim):
-                        stored = conn.execute(STORED_KEY, {"key": key}).first()
-                        if stored is None:
-                            continue  # the twin rolled back: try again
-                        return self._replay(stored, digest)
                     txn = Txn(conn)
                     try:
-                        response = work(txn)
-                    except LedgerError:
-                        raise
-                    except ServicingError as exc:  # the loan's state refuses it: a client error
-                        raise LedgerError(exc.code, str(exc), 422, **exc.details) from exc
+                        response = work(txn)  # the rows it touches are locked: a concurrent twin waits here
+                    except ServicingError as exc:
+                        stored = conn.execute(STORED_KEY, {"key": key}).first()
+                        if stored is not None:  # made before, and today's state refuses it again: the first answer stands
+                            return self._replay(stored, digest)
+                        if isinstance(exc, LedgerError):
+                            raise
+                        raise LedgerError(exc.code, str(exc), 422, **exc.details) from exc  # the loan's state refuses it
                     txn.save()
-                    conn.execute(SET_RESPONSE, {"k": key, "v": json.dumps(response, default=str, sort_keys=True)})
+                    # The key is stored last, with the response, in the same transaction: when it
+                    # is taken (a retry, or a twin that committed first) everything rolls back.
+                    claim = {
+                        "key": key, "operation": operation, "request_sha256": digest,
+                        "response": json.dumps(response, default=str, sort_keys=True), "created_at": dt.datetime.now(dt.timezone.utc),
+                    }
+                    if not self._insert_new(conn, claim):
+                        raise _KeyTaken
                 return response
-            except IntegrityError:
-                continue  # the twin committed first: read its answer on the next pass
+            except (_KeyTaken, IntegrityError):
+                with self.engine.connect() as conn:
+                    stored = conn.execute(STORED_KEY, {"key": key}).first()
+                if stored is not None:
+                    return self._replay(stored, digest)
+                # the twin holding the key rolled back: try again
         raise LedgerError("idempotency_busy", f"idempotency key {key!r} is being used by another request", 409)
 
     def _replay(self, stored: Any, digest: str) -> dict[str, Any]:
