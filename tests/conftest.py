@@ -20,3 +20,21 @@ def population_dir(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("population")
     generate_population(EventStore(data_dir), load_policy(), 1500, SYNTH_AS_OF, seed=11)
     return data_dir
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def book(request, tmp_path):
+    """A loan book under the default policy on an empty ledger: SQLite, then PostgreSQL (a
+    throwaway schema; skipped when no server answers). Its invariants must hold at the end."""
+    from ledger_support import ledger_url
+
+    from lendguard.loans.book import LoanBook
+    from lendguard.loans.database import open_ledger
+    from lendguard.loans.invariants import ledger_problems
+    from lendguard.policy import load_policy
+
+    with ledger_url(request.param, tmp_path) as url:
+        sessions = open_ledger(tmp_path, url)
+        yield LoanBook(sessions, load_policy())
+        assert ledger_problems(sessions) == []
+        sessions.kw["bind"].dispose()

@@ -33,15 +33,6 @@ def offer(product_id: str, line: str, rate: str) -> Offer:
     return Offer(product_id=product_id, name=Text(zh=product_id, en=product_id), admitted=True, line=D(line), daily_rate=D(rate), summary=Text(zh="", en=""))
 
 
-@pytest.fixture(params=BACKENDS)
-def book(request, tmp_path):
-    with ledger_url(request.param, tmp_path) as url:
-        sessions = open_ledger(tmp_path, url)
-        yield LoanBook(sessions, POLICY)
-        assert ledger_problems(sessions) == []
-        sessions.kw["bind"].dispose()
-
-
 def test_a_loan_from_drawdown_to_payoff_to_the_fen(book):
     line = book.open_line(offer("WE2K", "2000", "0.0005"), "u1", "line-1")
     loan = book.draw(line["line_id"], D("1200"), 6, None, "draw-1", T0)

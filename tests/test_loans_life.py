@@ -12,13 +12,11 @@ from decimal import Decimal
 import polars as pl
 import pytest
 from conftest import SYNTH_AS_OF
-from ledger_support import ledger_url
 from test_cli import run
 
 from lendguard.features.window import AsOf
 from lendguard.loans.book import LoanBook
 from lendguard.loans.database import open_ledger
-from lendguard.loans.invariants import ledger_problems
 from lendguard.loans.offers import Offer, Text
 from lendguard.loans.population import population_offers
 from lendguard.loans.portfolio import book_snapshot
@@ -34,15 +32,6 @@ T0 = dt.datetime(2026, 1, 15, 2, tzinfo=dt.timezone.utc)  # 10:00 in Shanghai
 
 def on(days: int) -> dt.datetime:
     return T0 + dt.timedelta(days=days)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def book(request, tmp_path):
-    with ledger_url(request.param, tmp_path) as url:
-        sessions = open_ledger(tmp_path, url)
-        yield LoanBook(sessions, POLICY)
-        assert ledger_problems(sessions) == []
-        sessions.kw["bind"].dispose()
 
 
 def test_paying_what_is_due_cures_the_loan_and_prepays_nothing(book):
@@ -115,8 +104,8 @@ def test_a_year_of_loans_on_the_simulated_clock(population, tmp_path):
     assert len({p.user_id for p in planned}) == 40 and {p.behaviour for p in planned} == set(BEHAVIOURS)
     assert all(p.offer.admitted and POLICY.loans.products[p.offer.product_id].min_drawdown <= p.amount <= p.offer.line for p in planned)
     sessions = open_ledger(tmp_path, f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    book = LoanBook(sessions, POLICY)
-    year = run_year(book, planned, when.local_date, months=12)
+    ledger = LoanBook(sessions, POLICY)
+    year = run_year(ledger, planned, when.local_date, months=12)
     loans = pl.DataFrame(year.loans)
     assert loans.height == 40 and year.problems == []
     by = {b: loans.filter(pl.col("behaviour") == b) for b in BEHAVIOURS}
@@ -131,7 +120,7 @@ def test_a_year_of_loans_on_the_simulated_clock(population, tmp_path):
     status = {loan["user_id"]: loan["status"] for loan in year.loans}
     assert full and all(status[u] == "paid_off" for u in full)
     # The money adds up: every fen disbursed is outstanding, collected or lost.
-    snapshot = book_snapshot(book)
+    snapshot = book_snapshot(ledger)
     balances = snapshot["balances"]
     assert sum(balances.values()) == 0
     collected = balances["cash"] + snapshot["totals"]["disbursed"]  # cash: minus what left, plus what came back
