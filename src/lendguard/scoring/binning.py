@@ -1,0 +1,237 @@
+"""Optimal binning of one feature against a binary outcome, vectorised.
+
+Prebinning puts every row in one of at most `max_prebins` quantile bins with one
+`searchsorted` and one `bincount` (no Python loop over rows). The optimal merge of
+adjacent prebins is then a dynamic programme over the prebins alone: the partition with
+the highest information value whose bins each hold at least `min_bin_share` of the rows
+and both outcomes, at most `max_bins` of them, with event rates that rise or fall
+monotonically when a trend is asked for. Missing values get their own bin, outside the
+trend. A categorical feature is ordered by its categories' event rates and binned the
+same way (rare categories pooled first), so its bins are sets of categories.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+Trend = Literal["auto", "ascending", "descending", "none"]
+SMOOTHING = 0.5  # added to each side's count in a bin's WoE, so an empty side stays finite
+
+
+class BinningError(ValueError):
+    """Data a feature cannot be binned on; the message names the feature."""
+
+
+@dataclass(frozen=True)
+class BinningRules:
+    max_prebins: int = 20
+    max_bins: int = 8
+    min_bin_share: float = 0.05
+    trend: Trend = "auto"
+
+
+@dataclass
+class FeatureBins:
+    """A feature's bins: numeric edges (bin i is [edges[i-1], edges[i]) with open ends) or
+    category groups, plus the missing bin; counts, WoE and IV from the training data."""
+
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    edges: list[float] = field(default_factory=list)
+    groups: list[list[str]] = field(default_factory=list)
+    events: list[int] = field(default_factory=list)  # per bin, the missing bin last
+    non_events: list[int] = field(default_factory=list)
+    trend: str = "none"
+
+    @property
+    def bins(self) -> int:
+        return len(self.events)
+
+    @property
+    def labels(self) -> list[str]:
+        if self.kind == "numeric":
+            bounds = [-math.inf, *self.edges, math.inf]
+            body = [f"[{_fmt(lo)}, {_fmt(hi)})" for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        else:
+            body = [", ".join(g) for g in self.groups]
+        return [*body, "missing"]
+
+    def woe(self) -> np.ndarray:
+        return woe_of(np.array(self.events), np.array(self.non_events))
+
+    def iv(self) -> float:
+        return float(iv_parts(np.array(self.events), np.array(self.non_events)).sum())
+
+
+def _fmt(value: float) -> str:
+    return "-inf" if value == -math.inf else "inf" if value == math.inf else f"{value:g}"
+
+
+# ---- WoE and IV ---------------------------------------------------------------------------
+def woe_of(events: np.ndarray, non_events: np.ndarray) -> np.ndarray:
+    """ln(share of non-events / share of events) per bin: positive where outcomes are good.
+    Each side's count is smoothed by 0.5 so that a bin without one outcome stays finite."""
+    e = events + SMOOTHING
+    g = non_events + SMOOTHING
+    return np.log((g / g.sum()) / (e / e.sum()))
+
+
+def iv_parts(events: np.ndarray, non_events: np.ndarray) -> np.ndarray:
+    """Each bin's part of the information value: (non-event share - event share) x WoE."""
+    e = events + SMOOTHING
+    g = non_events + SMOOTHING
+    return (g / g.sum() - e / e.sum()) * woe_of(events, non_events)
+
+
+# ---- numeric ------------------------------------------------------------------------------
+def bin_numeric(name: str, x: pl.Series | np.ndarray, y: np.ndarray, rules: BinningRules) -> FeatureBins:
+    x = x.cast(pl.Float64).fill_null(np.nan).to_numpy() if isinstance(x, pl.Series) else np.asarray(x, dtype=np.float64)
+    y = _target(name, y, len(x))
+    missing = np.isnan(x)
+    present = x[~missing]
+    if present.size == 0:
+        raise BinningError(f"feature {name!r} has no values (all {len(x):,} rows are missing)")
+    edges = _prebin_edges(present, rules.max_prebins)
+    index = np.searchsorted(edges, present, side="right")
+    events = np.bincount(index, weights=y[~missing], minlength=len(edges) + 1)
+    counts = np.bincount(index, minlength=len(edges) + 1)
+    chosen, trend = _best_partition(events, counts, len(x), rules)
+    merged_edges = [float(edges[end - 1]) for end in chosen[:-1]]
+    ev, ne = _merge(events, counts, chosen)
+    miss_events = int(y[missing].sum())
+    return FeatureBins(
+        feature=name, kind="numeric", edges=merged_edges, events=[*ev, miss_events], non_events=[*ne, int(missing.sum()) - miss_events], trend=trend
+    )
+
+
+def _prebin_edges(values: np.ndarray, max_prebins: int) -> np.ndarray:
+    """Cut points between quantile prebins (distinct values only: a value is never split)."""
+    quantiles = np.quantile(values, np.linspace(0, 1, max_prebins + 1)[1:-1], method="higher")
+    edges = np.unique(quantiles)
+    return edges[edges > values.min()]  # nothing falls below the lowest value
+
+
+# ---- categorical ------------------------------------------------------------------------------
+def bin_categorical(name: str, x: pl.Series, y: np.ndarray, rules: BinningRules) -> FeatureBins:
+    """Categories ordered by event rate, rare ones (below a tenth of the minimum bin share)
+    pooled into one, then binned as an ordered feature (monotonic by that order)."""
+    y = _target(name, y, len(x))
+    frame = pl.DataFrame({"value": x.cast(pl.Utf8), "y": y})
+    missing = frame.filter(pl.col("value").is_null())
+    if missing.height == len(x):
+        raise BinningError(f"feature {name!r} has no values (all {len(x):,} rows are missing)")
+    per = (
+        frame.filter(pl.col("value").is_not_null())
+        .group_by("value").agg(pl.len().alias("rows"), pl.col("y").sum().alias("events"))
+        .with_columns((pl.col("rows") < rules.min_bin_share * len(x) / 10).alias("rare"))
+        .with_columns(((pl.col("events") + SMOOTHING) / (pl.col("rows") + 2 * SMOOTHING)).alias("rate"))
+        .sort(["rare", "rate", "value"], descending=[True, False, False])
+    )
+    rare, common = per.filter(pl.col("rare")), per.filter(~pl.col("rare"))
+    groups = ([sorted(rare["value"].to_list())] if rare.height else []) + [[v] for v in common["value"].to_list()]
+    ordered_events = np.array(([rare["events"].sum()] if rare.height else []) + common["events"].to_list(), dtype=np.float64)
+    ordered_counts = np.array(([rare["rows"].sum()] if rare.height else []) + common["rows"].to_list(), dtype=np.int64)
+    chosen, _trend = _best_partition(ordered_events, ordered_counts, len(x), BinningRules(
+        max_prebins=len(groups), max_bins=rules.max_bins, min_bin_share=rules.min_bin_share, trend="none",
+    ))
+    merged_groups, start = [], 0
+    for end in chosen:
+        merged_groups.append(sorted(c for g in groups[start:end] for c in g))
+        start = end
+    ev, ne = _merge(ordered_events, ordered_counts, chosen)
+    miss_events = int(missing["y"].sum())
+    return FeatureBins(
+        feature=name, kind="categorical", groups=merged_groups, events=[*ev, miss_events], non_events=[*ne, missing.height - miss_events], trend="none",
+    )
+
+
+# ---- the optimal partition ------------------------------------------------------------------------
+def _best_partition(events: np.ndarray, counts: np.ndarray, rows: int, rules: BinningRules) -> tuple[list[int], str]:
+    """Ends of the chosen bins over the prebins, and the trend they follow."""
+    if rules.trend == "auto":
+        options = [_partition(events, counts, rows, rules, t) for t in ("ascending", "descending")]
+        best = max(options, key=lambda o: o[0])
+        return best[1], best[2]
+    _, ends, trend = _partition(events, counts, rows, rules, rules.trend)
+    return ends, trend
+
+
+def _partition(events: np.ndarray, counts: np.ndarray, rows: int, rules: BinningRules, trend: str) -> tuple[float, list[int], str]:
+    """Dynamic programme over prebin boundaries. best[b][j][i]: the highest IV of splitting
+    prebins [0, j) into b bins whose last bin is [i, j), given the constraints."""
+    n = len(counts)
+    total_events, total_non = events.sum(), (counts - events).sum()
+    cum_e = np.concatenate([[0.0], np.cumsum(events)])
+    cum_c = np.concatenate([[0], np.cumsum(counts)])
+    min_rows = rules.min_bin_share * rows
+    # One bin [i, j) for every i < j, vectorised: its rows, events, rate, IV part and validity.
+    i_idx, j_idx = np.triu_indices(n + 1, k=1)
+    rows_ij = cum_c[j_idx] - cum_c[i_idx]
+    ev_ij = cum_e[j_idx] - cum_e[i_idx]
+    ne_ij = rows_ij - ev_ij
+    e_share = (ev_ij + SMOOTHING) / (total_events + SMOOTHING)
+    g_share = (ne_ij + SMOOTHING) / (total_non + SMOOTHING)
+    iv = (g_share - e_share) * np.log(g_share / e_share)
+    ok = (rows_ij >= min_rows) & (ev_ij > 0) & (ne_ij > 0)
+    rate = np.where(rows_ij > 0, ev_ij / np.maximum(rows_ij, 1), 0.0)
+    IV = np.full((n + 1, n + 1), -np.inf)
+    RATE = np.zeros((n + 1, n + 1))
+    IV[i_idx[ok], j_idx[ok]] = iv[ok]
+    RATE[i_idx, j_idx] = rate
+    max_bins = max(1, min(rules.max_bins, n))
+    best = np.full((max_bins + 1, n + 1, n + 1), -np.inf)
+    back = np.full((max_bins + 1, n + 1, n + 1), -1, dtype=np.int64)
+    best[1, 1:, 0] = IV[0, 1:]
+    for b in range(2, max_bins + 1):
+        for j in range(2, n + 1):
+            for i in range(1, j):
+                if IV[i, j] == -np.inf:
+                    continue
+                previous = best[b - 1, i, :i]  # the bin before ends at i and starts at h < i
+                if trend == "ascending":
+                    allowed = RATE[np.arange(i), i] < RATE[i, j]
+                elif trend == "descending":
+                    allowed = RATE[np.arange(i), i] > RATE[i, j]
+                else:
+                    allowed = np.ones(i, bool)
+                candidates = np.where(allowed, previous, -np.inf)
+                h = int(np.argmax(candidates))
+                if candidates[h] > -np.inf:
+                    best[b, j, i] = candidates[h] + IV[i, j]
+                    back[b, j, i] = h
+    finals = best[:, n, :]
+    if finals.max() == -np.inf:  # no valid split: one bin holds everything
+        return float(IV[0, n]) if IV[0, n] > -np.inf else 0.0, [n], "none"
+    b, i = np.unravel_index(int(np.argmax(finals)), finals.shape)
+    value = float(finals[b, i])
+    ends, j = [n], n
+    while b > 1:
+        h = int(back[b, j, i])
+        ends.append(int(i))
+        j, i, b = int(i), h, b - 1
+    return value, sorted(ends), trend if len(ends) > 1 else "none"
+
+
+def _merge(events: np.ndarray, counts: np.ndarray, ends: list[int]) -> tuple[list[int], list[int]]:
+    starts = [0, *ends[:-1]]
+    ev = [int(round(events[s:e].sum())) for s, e in zip(starts, ends, strict=True)]
+    rows = [int(counts[s:e].sum()) for s, e in zip(starts, ends, strict=True)]
+    return ev, [r - e for r, e in zip(rows, ev, strict=True)]
+
+
+def _target(name: str, y: np.ndarray, rows: int) -> np.ndarray:
+    y = np.asarray(y)
+    if len(y) != rows:
+        raise BinningError(f"feature {name!r} has {rows:,} rows but the target has {len(y):,}")
+    if y.dtype.kind not in "biuf":
+        raise BinningError(f"the target must be 0/1 numbers, not {y.dtype} values")
+    if np.isnan(y.astype(np.float64)).any() or not np.isin(y, (0, 1)).all():
+        raise BinningError("the target must hold only 0 (good) and 1 (bad, the event)")
+    if y.min() == y.max():
+        raise BinningError(f"the target is constant ({int(y[0])} for every row): nothing to learn")
+    return y.astype(np.float64)
