@@ -30,6 +30,7 @@ GRADE_ORDER: dict[str, int] = {"C": 0, "B": 1, "A": 2}
 
 from lendguard.policy.base import Bilingual, Share, Strict  # noqa: E402  (re-exported)
 from lendguard.policy.loans import LoanPolicy  # noqa: E402
+from lendguard.policy.scoring import ScoringPolicy  # noqa: E402
 
 
 class PolicyHeader(Strict):
@@ -540,6 +541,7 @@ class PolicyDocument(Strict):
     reviews: ReviewPolicy
     fraud: FraudPolicy
     loans: LoanPolicy
+    scoring: ScoringPolicy
 
 
 def version_key(version: str) -> tuple[int, ...]:

@@ -75,10 +75,11 @@ def _fmt(value: float) -> str:
 # ---- WoE and IV ---------------------------------------------------------------------------
 def woe_of(events: np.ndarray, non_events: np.ndarray) -> np.ndarray:
     """ln(share of non-events / share of events) per bin: positive where outcomes are good.
-    Each side's count is smoothed by 0.5 so that a bin without one outcome stays finite."""
+    Each side's count is smoothed by 0.5 so that a bin without one outcome stays finite; a
+    bin no training row fell in (say, no missing values) is neutral: 0."""
     e = events + SMOOTHING
     g = non_events + SMOOTHING
-    return np.log((g / g.sum()) / (e / e.sum()))
+    return np.where(events + non_events == 0, 0.0, np.log((g / g.sum()) / (e / e.sum())))
 
 
 def iv_parts(events: np.ndarray, non_events: np.ndarray) -> np.ndarray:
