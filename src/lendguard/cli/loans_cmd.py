@@ -25,6 +25,7 @@ from lendguard.cli.common import (
     _progress,
     console,
 )
+from lendguard.policy import Policy
 
 app = typer.Typer(help="Loans from application to payoff: lines, drawdowns, repayments, statements and the ledger (SPEC §2).", no_args_is_help=True)
 
@@ -44,11 +45,11 @@ def _book(data_dir: Path, policy: Path | None):
     return LoanBook(open_ledger(data_dir), _policy(policy), SharedLog(data_dir))
 
 
-def _moment(value: dt.datetime | None, policy: Path | None) -> dt.datetime | None:
+def _moment(value: dt.datetime | None, policy: Policy) -> dt.datetime | None:
     """A value time: a time without a zone is the policy's local time (not this machine's)."""
     from lendguard.features.window import AsOf
 
-    return None if value is None else AsOf.of(value, _policy(policy)).at
+    return None if value is None else AsOf.of(value, policy).at
 
 
 def _run(call) -> dict[str, Any]:
@@ -99,13 +100,8 @@ def offer_command(
     as_of: AsOfOption = None,
 ) -> None:
     """Each product for a user: admitted or not (reasons, advice), line, daily rate, APR by IRR."""
-    from lendguard.loans.service import LendingService
-    from lendguard.store.events import EventStore
-    from lendguard.visibility.service import VisibilityService
-
-    loaded = _policy(policy)
-    service = LendingService(VisibilityService(EventStore(data_dir), loaded), _book(data_dir, policy))
-    offers = service.offers(user_id, _as_of(as_of, loaded, data_dir))
+    service = _lending(data_dir, policy)
+    offers = service.offers(user_id, _as_of(as_of, service.policy, data_dir))
     if offers is None:
         raise _fail(f"no events for user {user_id!r} in {data_dir}", code=1)
     if as_json:
@@ -132,7 +128,8 @@ def _lending(data_dir: Path, policy: Path | None):
     from lendguard.store.events import EventStore
     from lendguard.visibility.service import VisibilityService
 
-    return LendingService(VisibilityService(EventStore(data_dir), _policy(policy)), _book(data_dir, policy))
+    book = _book(data_dir, policy)
+    return LendingService(VisibilityService(EventStore(data_dir), book.policy), book)
 
 
 Term = Annotated[int, typer.Option("--term", help="Term in months.")]
@@ -146,7 +143,7 @@ def apply(
 ) -> None:
     """Apply for a loan: the user's line on PRODUCT_ID (opened from their offer if needed), then AMOUNT drawn."""
     service = _lending(data_dir, policy)
-    moment = _moment(as_of, policy)
+    moment = _moment(as_of, service.policy)
     result = _run(lambda: service.apply(user_id, product_id, amount, term, method, _key(key), _as_of(moment, service.policy, data_dir), moment))
     _print_disbursed(service.book, result, as_json)
 
@@ -168,7 +165,7 @@ def drawdown(
 ) -> None:
     """Borrow AMOUNT from a line: contract, schedule, disbursement of the whole principal."""
     book = _book(data_dir, policy)
-    _print_disbursed(book, _run(lambda: book.draw(line_id, amount, term, method, _key(key), _moment(as_of, policy))), as_json)
+    _print_disbursed(book, _run(lambda: book.draw(line_id, amount, term, method, _key(key), _moment(as_of, book.policy))), as_json)
 
 
 def _print_disbursed(book, result: dict[str, Any], as_json: bool) -> None:
@@ -181,7 +178,7 @@ def _print_disbursed(book, result: dict[str, Any], as_json: bool) -> None:
 def repay(loan_id: str, amount: str, key: Key = None, as_of: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
     """Repay AMOUNT: what is due in the policy's order, then prepayment."""
     book = _book(data_dir, policy)
-    _print(_run(lambda: book.repay(loan_id, amount, _key(key), _moment(as_of, policy))), as_json, "repaid")
+    _print(_run(lambda: book.repay(loan_id, amount, _key(key), _moment(as_of, book.policy))), as_json, "repaid")
 
 
 @app.command()
@@ -189,7 +186,7 @@ def prepay(loan_id: str, amount: str, key: Key = None, as_of: At = None, as_json
     """Prepay: AMOUNT pays what is due, and the rest goes to principal not yet due, under the
     product's prepayment rule (the rest of the schedule is re-spread). `close` pays it all."""
     book = _book(data_dir, policy)
-    moment = _moment(as_of, policy)
+    moment = _moment(as_of, book.policy)
     statement = _run(lambda: book.statement(loan_id, moment))
     if Decimal(amount) <= Decimal(statement["due"]):
         raise _fail(f"{amount} is not more than the {statement['due']} due on {statement['on']}, so it prepays nothing; `lendguard loan repay` pays what is due", code=1)
@@ -201,7 +198,7 @@ def close(loan_id: str, key: Key = None, as_of: At = None, as_json: AsJson = Fal
     """Pay the loan off and close it: the payoff on that day (penalty, fees, interest, principal
     and any prepayment charge) is repaid in one entry."""
     book = _book(data_dir, policy)
-    moment = _moment(as_of, policy)
+    moment = _moment(as_of, book.policy)
     quote = _run(lambda: book.payoff(loan_id, moment))
     result = _run(lambda: book.repay(loan_id, quote["payoff"], _key(key), moment))
     _print(result, as_json, f"closed: paid {quote['payoff']} on {quote['on']}")
@@ -211,7 +208,7 @@ def close(loan_id: str, key: Key = None, as_of: At = None, as_json: AsJson = Fal
 def statement(loan_id: str, as_of: At = None, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
     """A loan on a day: balances, schedule, amount due, payoff and its journal (nothing stored)."""
     book = _book(data_dir, policy)
-    found = _run(lambda: book.statement(loan_id, _moment(as_of, policy)))
+    found = _run(lambda: book.statement(loan_id, _moment(as_of, book.policy)))
     if as_json:
         _print(found, True, "")
         return
@@ -235,7 +232,7 @@ def show(loan_id: str, as_json: AsJson = False, data_dir: DataDir = DEFAULT_DATA
 def payoff(loan_id: str, as_of: At = None, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
     """What closes the loan on a day (nothing is stored)."""
     book = _book(data_dir, policy)
-    _print(_run(lambda: book.payoff(loan_id, _moment(as_of, policy))), False, "payoff")
+    _print(_run(lambda: book.payoff(loan_id, _moment(as_of, book.policy))), False, "payoff")
 
 
 @app.command()
@@ -249,7 +246,7 @@ def contract(loan_id: str, lang: Annotated[str, typer.Option(help="zh or en.")] 
 def write_off(loan_id: str, key: Key = None, as_of: At = None, data_dir: DataDir = DEFAULT_DATA_DIR, policy: PolicyPath = None) -> None:
     """Write a loan off: its receivables become credit losses and its line is frozen."""
     book = _book(data_dir, policy)
-    _print(_run(lambda: book.write_off(loan_id, _key(key), _moment(as_of, policy))), False, "written off")
+    _print(_run(lambda: book.write_off(loan_id, _key(key), _moment(as_of, book.policy))), False, "written off")
 
 
 @app.command()
@@ -276,16 +273,16 @@ def simulate(
     """Run a loan book through a year on the simulated clock: admitted users borrow on their
     offers and repay on time, prepay, fall overdue and cure, or default and are written off.
     Writes real ledger entries (use an empty ledger) and prints the portfolio."""
-    from lendguard.loans.portfolio import book_snapshot, write_year
+    from lendguard.loans.portfolio import write_year
     from lendguard.loans.simulation import plan_portfolio, run_year
     from lendguard.store.events import EventStore
     from lendguard.visibility.service import VisibilityService
 
-    loaded = _policy(policy)
     store = EventStore(data_dir)
     if store.is_empty():
         raise _fail(f"no events stored in {data_dir}; run `lendguard synth` first")
     book = _book(data_dir, policy)
+    loaded = book.policy
     held = sum(r["loans"] for r in book.portfolio())
     if held:
         raise _fail(f"the ledger already holds {held:,} loans; the simulation writes synthetic loans, so give it an empty ledger (a fresh --data-dir)", code=1)
@@ -297,9 +294,10 @@ def simulate(
         progress.update(step, total=1, completed=1)
         task = progress.add_task(f"{len(planned):,} loans through {months} months", total=None)
         year = run_year(book, planned, when.local_date, months, progress=lambda done, total: progress.update(task, completed=done, total=total), run_id=f"sim-{seed}")
-    write_year(data_dir, year.to_json())
+    written = year.to_json()
+    write_year(data_dir, written)
     console.print(f"simulated {len(planned):,} loans from {year.start} to {year.end} in {year.seconds:.1f}s: " + ", ".join(f"{v:,} {k}" for k, v in sorted(year.calls.items())))
-    print_portfolio(book_snapshot(book), year.to_json())
+    print_portfolio(year.snapshot, written)
 
 
 def print_portfolio(snapshot: dict[str, Any], year: dict[str, Any] | None) -> None:

@@ -247,6 +247,22 @@ class LoanBook:
         with self.engine.connect() as conn:
             return conn.execute(select(LINES.c.line_id).where(LINES.c.line_id == line_id)).first() is not None
 
+    def apply(
+        self, user_id: str, product_id: str, open_line: Callable[[str], dict[str, Any]], amount: Decimal | str, term_months: int,
+        method: str | None, key: str, at: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """A loan in one call: the user's line on the product (opened by `open_line(key)`,
+        from the user's offer, when there is none yet), then the drawdown at `at`. Retrying
+        with the same key opens nothing twice and disburses once."""
+        line_id = self.line_id_of(user_id, product_id)
+        if not self.has_line(line_id):
+            try:
+                open_line(f"{key}/line")
+            except LedgerError as exc:
+                if exc.code != "line_exists":  # a concurrent twin opened it: draw on it
+                    raise
+        return self.draw(line_id, amount, term_months, method, key, at)
+
     def _line_view(self, line: Any) -> dict[str, Any]:
         return {
             "line_id": line.line_id, "user_id": line.user_id, "product_id": line.product_id, "status": line.status,

@@ -37,14 +37,22 @@ def write_changes(conn: Connection, table: Table, keys: tuple[str, ...], records
     if conn.dialect.name == "postgresql":
         return _write_changes_at_once(conn, table, keys, records, before)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for new, changed in _changes(records, before):
+        by_columns[changed].append({**{f"k_{k}": new[k] for k in keys}, **{f"v_{c}": new[c] for c in changed}})
+    for columns, params in by_columns.items():
+        conn.execute(_update(table, keys, columns), params[0] if len(params) == 1 else params)
+    return sum(len(p) for p in by_columns.values())
+
+
+def _changes(records: list[Record], before: list[dict[str, Any]]) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+    """Each record that changed since `before`, with the columns that changed (sorted)."""
+    found = []
     for record, old in zip(records, before, strict=True):
         new = vars(record)
         changed = tuple(sorted(c for c, v in new.items() if old.get(c) != v))
         if changed:
-            by_columns[changed].append({**{f"k_{k}": new[k] for k in keys}, **{f"v_{c}": new[c] for c in changed}})
-    for columns, params in by_columns.items():
-        conn.execute(_update(table, keys, columns), params[0] if len(params) == 1 else params)
-    return sum(len(p) for p in by_columns.values())
+            found.append((new, changed))
+    return found
 
 
 @lru_cache(maxsize=512)
@@ -57,14 +65,9 @@ def _update(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> An
 def _write_changes_at_once(conn: Connection, table: Table, keys: tuple[str, ...], records: list[Record], before: list[dict[str, Any]]) -> int:
     """PostgreSQL: every changed row in one UPDATE, setting the union of changed columns
     (a row's unchanged columns are rewritten with what it holds, under its row lock)."""
-    changed_rows = []
-    columns: set[str] = set()
-    for record, old in zip(records, before, strict=True):
-        new = vars(record)
-        changed = [c for c, v in new.items() if old.get(c) != v]
-        if changed:
-            changed_rows.append(new)
-            columns.update(changed)
+    changes = _changes(records, before)
+    changed_rows = [new for new, _ in changes]
+    columns = {c for _, changed in changes for c in changed}
     if not changed_rows:
         return 0
     ordered = tuple(sorted(columns))

@@ -42,15 +42,8 @@ class LendingService:
         self, user_id: str, product_id: str, amount: Decimal | str, term_months: int, method: str | None, key: str, as_of: AsOf,
         at: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        """A loan in one call: the user's line on the product (opened from their offer when
-        there is none yet; the offer judged `as_of`), then the drawdown at `at` (default
-        now). Retrying with the same key opens nothing twice
-        and disburses once."""
-        line_id = self.book.line_id_of(user_id, product_id)
-        if not self.book.has_line(line_id):
-            try:
-                self.open_line(user_id, product_id, f"{key}/line", as_of)
-            except LedgerError as exc:
-                if exc.code != "line_exists":  # a concurrent twin opened it: draw on it
-                    raise
-        return self.book.draw(line_id, amount, term_months, method, key, at)
+        """A loan in one call: the user's line on the product (opened from their offer, judged
+        `as_of`, when there is none yet), then the drawdown at `at` (default now)."""
+        return self.book.apply(
+            user_id, product_id, lambda line_key: self.open_line(user_id, product_id, line_key, as_of), amount, term_months, method, key, at
+        )

@@ -23,8 +23,8 @@ import polars as pl
 
 from lendguard.loans.admission import admission_frame, checks_of
 from lendguard.loans.book import LedgerError, LoanBook
-from lendguard.loans.invariants import ledger_problems
 from lendguard.loans.offers import Offer, offer_of
+from lendguard.loans.portfolio import book_snapshot
 from lendguard.loans.schedule import add_months
 from lendguard.policy import Policy
 
@@ -57,11 +57,13 @@ class PortfolioYear:
     start: dt.date
     end: dt.date
     loans: list[dict[str, Any]]  # per loan: id, product, behaviour, status, worst bucket
-    by_status: list[dict[str, Any]]  # the book's portfolio (status x bucket)
-    balances: dict[str, Decimal]  # the trial balance
-    problems: list[str]
+    snapshot: dict[str, Any]  # the book at the end (`portfolio.book_snapshot`)
     seconds: float
     calls: Counter = field(default_factory=Counter)
+
+    @property
+    def problems(self) -> list[str]:
+        return self.snapshot["problems"]
 
     def to_json(self) -> dict[str, Any]:
         """What the report shows of the run (`portfolio_year.json`)."""
@@ -184,18 +186,17 @@ def run_year(
             }
             for loan_id, plan in loans.items()
         ],
-        by_status=book.portfolio(), balances=book.trial_balance(), problems=ledger_problems(book.sessions),
-        seconds=time.perf_counter() - began, calls=calls,
+        snapshot=book_snapshot(book), seconds=time.perf_counter() - began, calls=calls,
     )
 
 
 def _draw(book: LoanBook, clock: _Clock, plan: PlannedLoan, name: str, day: dt.date) -> tuple[str, list[dt.date]]:
     """The user's line (opened on their offer when there is none), then the drawdown."""
-    line_id = book.line_id_of(plan.user_id, plan.offer.product_id)
-    if not book.has_line(line_id):
-        book.open_line(plan.offer, plan.user_id, f"{name}/line", clock.at(day))
-    drawn = book.draw(line_id, plan.amount, plan.term_months, None, f"{name}/draw", clock.at(day))
-    return drawn["loan_id"], [dt.date.fromisoformat(i["due_date"]) for i in book.loan(drawn["loan_id"])["installments"]]
+    at = clock.at(day)
+    drawn = book.apply(
+        plan.user_id, plan.offer.product_id, lambda line_key: book.open_line(plan.offer, plan.user_id, line_key, at), plan.amount, plan.term_months, None, name, at
+    )
+    return drawn["loan_id"], [dt.date.fromisoformat(i["due_date"]) for i in drawn["terms"]["installments"]]
 
 
 def _act(book: LoanBook, clock: _Clock, loan_id: str, plan: PlannedLoan, number: int, day: dt.date, run_id: str, calls: Counter) -> None:

@@ -28,8 +28,6 @@ from lendguard.scoring.binning import (
 )
 from lendguard.scoring.scaling import Scale
 
-NUMERIC_KINDS = {"i", "u", "f", "b"}
-
 
 class ScorecardError(ValueError):
     """Training data or a model the scorecard cannot use; the message says what and where."""
@@ -74,10 +72,6 @@ class Scorecard:
 
     def bad_probability(self, frame: pl.DataFrame) -> np.ndarray:
         return np.asarray(self.scale.bad_probability(self.score(frame)))
-
-    def woe_matrix(self, frame: pl.DataFrame) -> np.ndarray:
-        index = self.bin_index(frame)
-        return np.column_stack([card.bins.woe()[index[:, k]] for k, card in enumerate(self.features)])
 
     def table(self) -> pl.DataFrame:
         """The scorecard a risk team reviews: feature, bin, rows, event rate, WoE, IV part, points."""
@@ -128,12 +122,10 @@ def fit_scorecard(
     dropped: dict[str, str] = {}
     for name in candidates:
         column = frame[name]
-        trend = rules.trends.get(name, rules.default_trend)
+        feature_rules = BinningRules(rules.max_prebins, rules.max_bins, rules.min_bin_share, rules.trends.get(name, rules.default_trend))
+        binner = bin_numeric if column.dtype.is_numeric() or column.dtype == pl.Boolean else bin_categorical
         try:
-            if column.dtype.is_numeric() or column.dtype == pl.Boolean:
-                binned[name] = bin_numeric(name, column, y, BinningRules(rules.max_prebins, rules.max_bins, rules.min_bin_share, trend))
-            else:
-                binned[name] = bin_categorical(name, column, y, BinningRules(rules.max_prebins, rules.max_bins, rules.min_bin_share, trend))
+            binned[name] = binner(name, column, y, feature_rules)
         except BinningError as exc:
             dropped[name] = str(exc)
         if progress:
