@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import polars as pl
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -22,6 +23,7 @@ from lendguard.api.errors import error_response as _error
 from lendguard.api.evidence_routes import evidence_router
 from lendguard.api.loan_routes import loan_router
 from lendguard.api.review_routes import review_router
+from lendguard.api.score_routes import score_router
 from lendguard.events.ingest import ingest
 from lendguard.events.schema import json_schema
 from lendguard.evidence.shared import SharedLog
@@ -34,7 +36,7 @@ from lendguard.policy import Policy, load_policy
 from lendguard.store.events import EventStore
 from lendguard.synth.generate import synthetic_as_of
 from lendguard.visibility.decision import Decision
-from lendguard.visibility.service import VisibilityService
+from lendguard.visibility.service import VisibilityService, evaluate_user
 
 MAX_BATCH = 10_000
 _ENCODER = msgspec.json.Encoder()
@@ -213,5 +215,10 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
     app.include_router(loan_router(lending, resolve_as_of, threads))
     app.include_router(consent_router(store, policy))
     app.include_router(evidence_router(evidence))
+    def user_features(user_id: str, as_of: dt.datetime | None) -> pl.DataFrame | None:
+        result = evaluate_user(store, policy, resolve_as_of(as_of), user_id, actor="scoring")
+        return None if result is None else result.features.filter(pl.col("user_id") == user_id)
+
+    app.include_router(score_router(data_dir, policy, user_features))
     app.include_router(review_router(data_dir, policy, lambda user_id: service.decision(user_id, resolve_as_of(None))))
     return app

@@ -355,6 +355,7 @@ from lendguard.cli.fraud_cmd import app as fraud_app  # noqa: E402
 from lendguard.cli.loans_cmd import app as loans_app  # noqa: E402
 from lendguard.cli.loans_cmd import offer_command  # noqa: E402
 from lendguard.cli.review_cmd import app as review_app  # noqa: E402
+from lendguard.cli.score_cmd import app as score_app  # noqa: E402
 
 app.add_typer(consent_app, name="consent")
 app.add_typer(review_app, name="review")
@@ -363,6 +364,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(export_app, name="export")
 app.add_typer(fraud_app, name="fraud")
 app.add_typer(loans_app, name="loan")
+app.add_typer(score_app, name="score")
 app.add_typer(loans_app, name="loans", hidden=True)  # the name before `loan`; kept so scripts keep working
 app.command("offer")(offer_command)
 

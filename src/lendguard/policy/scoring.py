@@ -53,9 +53,26 @@ class MonitoringPolicy(Strict):
         return self
 
 
+class ValidationPolicy(Strict):
+    test_share: float = Field(gt=0.0, lt=1.0)
+    out_of_time_share: float = Field(gt=0.0, lt=1.0)
+    score_bands: int = Field(ge=2, le=100)
+    approval_share: float = Field(gt=0.0, lt=1.0)
+
+
+class ChallengerPolicy(Strict):
+    learning_rate: float = Field(gt=0.0, le=1.0)
+    num_leaves: int = Field(ge=2, le=4096)
+    min_leaf_share: float = Field(gt=0.0, lt=0.5)
+    max_rounds: int = Field(ge=1)
+    early_stopping_rounds: int = Field(ge=1)
+
+
 class ScoringPolicy(Strict):
     scaling: ScoreScaling
     binning: BinningPolicy
     selection: SelectionPolicy
     monitoring: MonitoringPolicy
+    validation: ValidationPolicy
+    challenger: ChallengerPolicy
     reason_count: int = Field(ge=1, le=10)  # reasons given with a score (the adverse-action explanation)

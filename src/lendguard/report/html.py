@@ -222,12 +222,7 @@ def _complete(summary: PopulationSummary, decisions: pl.DataFrame, policy: Polic
     return summary
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{{ title }}</title>
-<style>
+STYLE = """<style>
  body { font-family: -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 0; color: #1d3557; background: #f6f7f9; }
  header, main { max-width: 1280px; margin: 0 auto; padding: 12px 24px; }
  h1 { font-size: 24px; margin: 12px 0 4px; }
@@ -247,7 +242,14 @@ _PAGE = """<!DOCTYPE html>
  th, td { padding: 4px 10px; border-bottom: 1px solid #e5e8ec; text-align: left; }
  td.n { text-align: right; font-variant-numeric: tabular-nums; }
 </style>
-<script type="text/javascript">{{ plotly_js }}</script>
+"""  # shared by every lendguard HTML page
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ title }}</title>
+""" + STYLE + """<script type="text/javascript">{{ plotly_js }}</script>
 </head>
 <body>
 <header>

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from lendguard.scoring.scorecard import Scorecard
 
@@ -49,3 +50,39 @@ def reasons_for_row(card: Scorecard, bin_index: np.ndarray, points: np.ndarray, 
             en=f"{feature.name} is in {here}: {loss:.0f} points fewer than its best band, {best}.",
         ))
     return found
+
+
+def reason_table(card: Scorecard, index: np.ndarray, points: np.ndarray, count: int) -> pl.DataFrame:
+    """Every row's reasons at once: lists `codes`, `reasons_en` and `reasons_zh` (costliest
+    first). Built as one long frame of (row, slot) and joined, so a
+    million rows need no Python loop per row."""
+    rows = points.shape[0]
+    if not card.features or rows == 0:
+        return pl.DataFrame({"codes": [[]] * rows, "reasons_en": [[]] * rows, "reasons_zh": [[]] * rows},
+                            schema={name: pl.List(pl.Utf8) for name in ("codes", "reasons_en", "reasons_zh")})
+    order, lost = reason_ranks(card, points, count)
+    slots = order.shape[1]
+    feature_at = order.ravel()
+    bin_at = np.take_along_axis(index, order, axis=1).ravel()
+    names = np.array([f.name for f in card.features], dtype=object)
+    widest = max(f.bins.bins for f in card.features)
+    labels = np.array([[*f.bins.labels, *[""] * (widest - f.bins.bins)] for f in card.features], dtype=object)
+    best = np.array([f.bins.labels[int(np.argmax(f.points))] for f in card.features], dtype=object)
+    long = pl.DataFrame({
+        "row": np.repeat(np.arange(rows), slots), "slot": np.tile(np.arange(slots), rows),
+        "feature": names[feature_at].astype(str), "bin": labels[feature_at, bin_at].astype(str), "best": best[feature_at].astype(str),
+        "lost": lost.ravel(),
+    }).filter(pl.col("lost") > 1e-9)
+    long = long.with_columns(
+        (pl.lit("SC:") + pl.col("feature")).alias("code"),
+        pl.format("{} is in {}: {} points fewer than its best band, {}.", "feature", "bin", pl.col("lost").round(0).cast(pl.Int64), "best").alias("en"),
+        pl.format("{} 处于 {}，比最佳区间 {} 少 {} 分。", "feature", "bin", "best", pl.col("lost").round(0).cast(pl.Int64)).alias("zh"),
+    )
+    grouped = long.sort("row", "slot").group_by("row", maintain_order=True).agg(
+        pl.col("code").alias("codes"), pl.col("en").alias("reasons_en"), pl.col("zh").alias("reasons_zh"),
+    )
+    return (
+        pl.DataFrame({"row": np.arange(rows)}).join(grouped, on="row", how="left")
+        .with_columns(pl.col(name).fill_null([]) for name in ("codes", "reasons_en", "reasons_zh"))
+        .drop("row")
+    )

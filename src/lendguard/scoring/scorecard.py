@@ -112,7 +112,7 @@ def fit_scorecard(
     began = time.perf_counter()
     if target not in frame.columns:
         raise ScorecardError(f"no target column {target!r}; the data has {frame.columns}")
-    y = _target_values(frame[target])
+    y = target_values(frame[target])
     candidates = features or [c for c in frame.columns if c != target]
     unknown = [c for c in candidates if c not in frame.columns]
     if unknown:
@@ -123,6 +123,9 @@ def fit_scorecard(
     for name in candidates:
         column = frame[name]
         feature_rules = BinningRules(rules.max_prebins, rules.max_bins, rules.min_bin_share, rules.trends.get(name, rules.default_trend))
+        if is_identifier(column):
+            dropped[name] = f"looks like an identifier ({column.n_unique():,} distinct values in {column.len():,} rows)"
+            continue
         binner = bin_numeric if column.dtype.is_numeric() or column.dtype == pl.Boolean else bin_categorical
         try:
             binned[name] = binner(name, column, y, feature_rules)
@@ -175,7 +178,7 @@ def fit_scorecard(
     )
 
 
-def _target_values(column: pl.Series) -> np.ndarray:
+def target_values(column: pl.Series) -> np.ndarray:
     name = column.name
     if not (column.dtype.is_numeric() or column.dtype == pl.Boolean):
         raise ScorecardError(f"the target {name!r} holds {column.dtype} values; it must be 0 (good) / 1 (bad): map it first (e.g. --event VALUE)")
@@ -187,6 +190,11 @@ def _target_values(column: pl.Series) -> np.ndarray:
     if values.min() == values.max():
         raise ScorecardError(f"the target {name!r} is constant ({int(values[0])} for every row): nothing to learn")
     return values.astype(np.int64)
+
+
+def is_identifier(column: pl.Series) -> bool:
+    """A text column with more distinct values than half its rows names rows, not risk."""
+    return not (column.dtype.is_numeric() or column.dtype == pl.Boolean) and column.n_unique() > column.len() / 2
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

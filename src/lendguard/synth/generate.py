@@ -15,6 +15,7 @@ from lendguard.policy import Policy
 from lendguard.store.events import EventStore
 from lendguard.synth.events import generate_events
 from lendguard.synth.fraud import LABEL_SCHEMA, FraudPlan, plant_fraud
+from lendguard.synth.outcomes import OUTCOME_SCHEMA, OUTCOMES, draw_outcomes
 from lendguard.synth.population import SynthConfig, generate_users
 
 CHUNK_USERS = 50_000
@@ -46,16 +47,19 @@ def generate_population(
 
     The latent traits (ground truth) can be kept in a Parquet file for calibration checks.
     Unless `fraud` is None, fraud and look-alikes are planted (synth/fraud.py) and their
-    labels written to FRAUD_LABELS in the data directory.
+    labels written to FRAUD_LABELS in the data directory. Default outcomes from the latent
+    model (synth/outcomes.py) go to OUTCOMES, on their own generator.
     """
     config = config or SynthConfig()
     totals: dict[str, int] = {}
     traits: list[pl.DataFrame] = []
     labels: list[pl.DataFrame] = []
+    outcomes: list[pl.DataFrame] = []
     for chunk, first in enumerate(range(0, users, CHUNK_USERS)):
         n = min(CHUNK_USERS, users - first)
         rng = np.random.default_rng([seed, chunk])
         people = generate_users(n, first, rng, policy.geography, config)
+        outcomes.append(draw_outcomes(people, np.random.default_rng([seed, chunk, 3])))
         frames = generate_events(people, as_of, policy, rng, id_prefix=f"s{seed}-{chunk}")
         if fraud is not None:
             frames, planted = plant_fraud(people, frames, as_of, policy, rng, fraud, id_prefix=f"s{seed}-{chunk}")
@@ -70,8 +74,9 @@ def generate_population(
             progress(n)
     if keep_traits is not None and traits:
         pl.concat(traits).write_parquet(keep_traits)
+    (pl.concat(outcomes) if outcomes else pl.DataFrame(schema=OUTCOME_SCHEMA)).write_parquet(store.data_dir / OUTCOMES)
     summary = SynthSummary(users, sum(totals.values()), totals, as_of.isoformat(), seed)
-    manifest = {**asdict(summary), "config": asdict(config), "fraud": None}
+    manifest = {**asdict(summary), "config": asdict(config), "fraud": None, "outcomes": OUTCOMES}
     if fraud is not None:
         planted = pl.concat(labels) if labels else pl.DataFrame(schema=LABEL_SCHEMA)
         planted.write_parquet(store.data_dir / FRAUD_LABELS)
@@ -93,7 +98,7 @@ def _log_consents(store: EventStore, consents: pl.DataFrame) -> None:
 
 def reset_data_dir(data_dir: Path) -> None:
     """Forget everything a data directory holds (`synth --replace`): events, catalogue,
-    evidence log, access log, dead letters, the synthetic manifest, fraud labels and the
+    evidence log, access log, dead letters, the synthetic manifest, fraud labels, outcomes and the
     embedded loan ledger (its contracts were in the evidence log). Other files in the
     directory, and a ledger in an external database, are left alone."""
     import shutil
@@ -103,7 +108,7 @@ def reset_data_dir(data_dir: Path) -> None:
     data_dir = Path(data_dir)
     for name in ("events", "evidence", "access_log", "dead_letter"):
         shutil.rmtree(data_dir / name, ignore_errors=True)
-    for path in [*data_dir.glob("catalog.sqlite*"), *data_dir.glob("ledger.sqlite*"), data_dir / YEAR_FILE, data_dir / MANIFEST, data_dir / FRAUD_LABELS]:
+    for path in [*data_dir.glob("catalog.sqlite*"), *data_dir.glob("ledger.sqlite*"), data_dir / YEAR_FILE, data_dir / MANIFEST, data_dir / FRAUD_LABELS, data_dir / OUTCOMES]:
         path.unlink(missing_ok=True)
 
 

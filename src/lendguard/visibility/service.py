@@ -110,14 +110,23 @@ def evaluate_store(store: EventStore, policy: Policy, as_of: AsOf, actor: str = 
     return result
 
 
-def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str, actor: str = "system") -> dict[str, Any] | None:
-    """One user's decision row, computed by the same engine from that user's events alone."""
+def evaluate_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str, actor: str = "system") -> PopulationResult | None:
+    """One user's features and decision, computed by the same engine from that user's events
+    alone (None when the user has no events); the read is logged."""
     events = store.user_events(user_id)
     if not any(frame.height for frame in events.values()):
         return None
     overrides = active_check_overrides(store.engine, [user_id])
     result = evaluate_population(events, policy, as_of, load_risk_states(store, user_id), overrides=overrides)
     AccessLog(store.engine, store.data_dir).record(result.gated, VISIBILITY_USES, actor, user_id=user_id)
+    return result
+
+
+def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str, actor: str = "system") -> dict[str, Any] | None:
+    """One user's decision row."""
+    result = evaluate_user(store, policy, as_of, user_id, actor)
+    if result is None:
+        return None
     rows = result.decisions.filter(pl.col("user_id") == user_id).to_dicts()
     return rows[0] if rows else None
 

@@ -1,0 +1,111 @@
+"""HTTP routes of the scorecard (`/v1/score`, `/v1/users/{id}/score`): a score, its event
+probability and the reasons (codes, zh, en), from the model directory `score fit` wrote
+(LENDGUARD_SCORECARD, default `<data dir>/model`). The model is loaded once, on first use,
+and reloaded when its file changes; no model gives 503 `no_model`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from lendguard.api.errors import error_response
+from lendguard.policy import Policy
+from lendguard.scoring.apply import score_frame
+from lendguard.scoring.artifact import MODEL_FILE, load_scorecard
+from lendguard.scoring.scorecard import Scorecard, ScorecardError
+
+
+class ScoreRowsIn(BaseModel):
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=10_000, description="Applicants: feature name -> value; missing features count as missing.")
+
+
+class ScoreReasonOut(BaseModel):
+    code: str
+    en: str
+    zh: str
+
+
+class ScoreOut(BaseModel):
+    score: float
+    bad_probability: float
+    reasons: list[ScoreReasonOut]
+    model: dict[str, Any]
+
+
+class ModelSlot:
+    """The scorecard the routes serve, reloaded when scorecard.json changes on disk."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._card: Scorecard | None = None
+        self._stamp: float | None = None
+
+    def get(self) -> Scorecard | None:
+        path = self.directory / MODEL_FILE if self.directory.is_dir() else self.directory
+        if not path.exists():
+            return None
+        stamp = path.stat().st_mtime
+        if self._card is None or stamp != self._stamp:
+            self._card, self._stamp = load_scorecard(path), stamp
+        return self._card
+
+
+def _documents(card: Scorecard, frame: pl.DataFrame, reason_count: int) -> list[dict]:
+    scored = score_frame(card, frame, reason_count)
+    about = {"target": card.target, "created_at": card.meta.get("created_at"), "policy_version": card.meta.get("policy_version")}
+    documents = []
+    for row in scored.iter_rows(named=True):
+        reasons = [{"code": c, "en": e, "zh": z} for c, e, z in zip(row["codes"], row["reasons_en"], row["reasons_zh"], strict=True)]
+        documents.append({"score": row["score"], "bad_probability": row["bad_probability"], "reasons": reasons, "model": about})
+    return documents
+
+
+def score_router(data_dir: Path, policy: Policy, user_features: Callable[[str, dt.datetime | None], pl.DataFrame | None]) -> APIRouter:
+    router = APIRouter(tags=["scoring"])
+    slot = ModelSlot(Path(os.environ.get("LENDGUARD_SCORECARD") or data_dir / "model"))
+    count = policy.scoring.reason_count
+
+    def card_or_error() -> Scorecard | JSONResponse:
+        try:
+            card = slot.get()
+        except ScorecardError as exc:
+            return error_response(503, "bad_model", str(exc))
+        if card is None:
+            return error_response(503, "no_model", f"no scorecard at {slot.directory}: train one with `lendguard score fit --out {slot.directory}`")
+        return card
+
+    @router.post("/v1/score", summary="Score applicants with the scorecard, with reasons", response_model=list[ScoreOut])
+    def score_rows(body: ScoreRowsIn) -> Any:
+        card = card_or_error()
+        if isinstance(card, JSONResponse):
+            return card
+        names = [f.name for f in card.features]
+        columns = {name: [row.get(name) for row in body.rows] for name in names}
+        try:
+            frame = pl.DataFrame({n: pl.Series(n, v, strict=False) for n, v in columns.items()})
+            return _documents(card, frame, count)
+        except (ScorecardError, pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+            return error_response(422, "invalid_features", f"the rows cannot be scored: {exc}")
+
+    @router.get("/v1/users/{user_id}/score", summary="One user's score from their consented events, with reasons", response_model=ScoreOut)
+    def score_user(user_id: str, as_of: dt.datetime | None = Query(None, description="Evaluation time (ISO 8601); default now.")) -> Any:
+        card = card_or_error()
+        if isinstance(card, JSONResponse):
+            return card
+        features = user_features(user_id, as_of)
+        if features is None:
+            return error_response(404, "unknown_user", f"no events for user {user_id!r}")
+        missing = [f.name for f in card.features if f.name not in features.columns]
+        if missing:
+            return error_response(409, "model_mismatch", f"the scorecard uses features the engine does not compute: {missing}")
+        return _documents(card, features, count)[0]
+
+    return router
