@@ -87,14 +87,19 @@ def fit_command(
 
     policy = _policy(policy_path)
     frame = _load(data, dataset, data_dir)
+    truth = None
     if dataset is Dataset.german and data is None:
         target, event = target or GERMAN_TARGET, event or GERMAN_EVENT
     if dataset is Dataset.synthetic and data is None:
-        from lendguard.scoring.synthetic import ID_COLUMN, TARGET, TIME_COLUMN
+        from lendguard.scoring.synthetic import (
+            ID_COLUMN,
+            TARGET,
+            TIME_COLUMN,
+            TRUTH_COLUMN,
+        )
 
-        target = target or TARGET
-        time_column = time_column or TIME_COLUMN
-        exclude = ",".join([*(_names(exclude)), ID_COLUMN, "true_pd"])
+        target, time_column, truth = target or TARGET, time_column or TIME_COLUMN, TRUTH_COLUMN
+        exclude = ",".join([*(_names(exclude)), ID_COLUMN])
     if target is None:
         raise _fail("--target is required with --data")
     try:
@@ -103,7 +108,7 @@ def fit_command(
         with console.status("fitting the scorecard and its challenger") as status:
             run = train_models(
                 frame, target, policy.scoring, features=_names(features) or None, exclude=_names(exclude), time_column=time_column,
-                seed=seed, challenger=challenger, previous=before, policy_version=policy.version,
+                seed=seed, challenger=challenger, previous=before, truth_column=truth, policy_version=policy.version,
                 progress=lambda name: status.update(f"binning and fitting: {name}"),
             )
         paths = save_run(run, out, policy)
@@ -125,6 +130,8 @@ def _print_report(report: dict) -> None:
                 r = results[split]
                 table.add_row(model, split, f"{r['rows']:,}", f"{r['event_rate']:.2%}", f"{r['auc']:.4f}", f"{r['ks']:.4f}", f"{r['gini']:.4f}")
     console.print(table)
+    for split, truth in report.get("truth", {}).items():
+        console.print(f"the truth's own AUC on {split} (the ceiling on these rows): {truth['auc']:.4f}")
     if "gap" in report:
         console.print(f"scorecard minus challenger, test AUC: {report['gap']['test']:+.4f}")
     swap = report.get("swap_set")

@@ -86,7 +86,9 @@ _PAGE = """<!DOCTYPE html>
 <tr><th>Model</th><th>Split</th><th>Rows</th><th>Event rate</th><th>AUC</th><th>KS</th><th>Gini</th></tr>
 {% for r in performance %}<tr><td>{{ r.model }}</td><td>{{ r.split }}</td><td class="n">{{ "{:,}".format(r.rows) }}</td><td class="n">{{ "{:.2%}".format(r.event_rate) }}</td><td class="n">{{ "%.4f"|format(r.auc) }}</td><td class="n">{{ "%.4f"|format(r.ks) }}</td><td class="n">{{ "%.4f"|format(r.gini) }}</td></tr>
 {% endfor %}</table>
-<p class="meta">{{ gap_note }}</p></div></div>
+<p class="meta">{{ gap_note }}</p>
+{% if report.truth %}<p class="meta">Synthetic data: the true event probability of each row is known. Its own AUC, the ceiling no model can pass on these rows:
+{% for split, t in report.truth.items() %}{{ split }} {{ "%.4f"|format(t.auc) }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}</div></div>
 <h2>Calibration and score distribution</h2>
 <div class="grid">
 {% for div in calibration_divs %}<div class="chart">{{ div }}</div>

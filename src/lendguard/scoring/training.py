@@ -92,13 +92,15 @@ class TrainingRun:
 def train_models(
     frame: pl.DataFrame, target: str, policy: ScoringPolicy, *, features: list[str] | None = None, exclude: list[str] = (),
     time_column: str | None = None, seed: int = 7, challenger: bool = True, previous: Scorecard | None = None,
-    policy_version: str = "", progress: Callable[[str], None] | None = None,
+    truth_column: str | None = None, policy_version: str = "", progress: Callable[[str], None] | None = None,
 ) -> TrainingRun:
-    """Fit the scorecard (and the challenger) on the training split and validate both."""
+    """Fit the scorecard (and the challenger) on the training split and validate both. With
+    `truth_column` (synthetic data: each row's true event probability) the report also gives
+    the truth's own AUC, the ceiling no model can pass on these rows."""
     if target not in frame.columns:
         raise ScorecardError(f"no target column {target!r}; the data has {frame.columns}")
     target_values(frame[target])  # a bad target fails here, before any split
-    excluded = {target, *exclude, *([time_column] if time_column else [])}
+    excluded = {target, *exclude, *([time_column] if time_column else []), *([truth_column] if truth_column else [])}
     candidates = features or [c for c in frame.columns if c not in excluded]
     splits = split_rows(frame, policy, seed, time_column)
     card = fit_scorecard(splits.train, target, policy, candidates, progress=progress)
@@ -132,6 +134,8 @@ def train_models(
         if champion is not None:
             report["models"].setdefault("challenger", {"fit_seconds": round(champion_seconds, 3), "features": len(champion.features), "rounds": champion.rounds})
             report["models"]["challenger"][name] = performance(y, champion.bad_probability(part)).as_dict()
+        if truth_column is not None:
+            report.setdefault("truth", {})[name] = performance(y, part[truth_column].to_numpy()).as_dict()
     report["distribution"] = distribution(train_scores, _outcomes(splits.train, target))
     if champion is not None:
         report["gap"] = {
