@@ -45,7 +45,7 @@ def assign(bins, x: np.ndarray) -> np.ndarray:
     missing_share=st.sampled_from([0.0, 0.05, 0.3]),
     min_share=st.sampled_from([0.02, 0.05, 0.1]),
     max_bins=st.integers(2, 10),
-    trend=st.sampled_from(["auto", "ascending", "descending", "none"]),
+    trend=st.sampled_from(["auto", "ascending", "descending", "peak", "valley", "none"]),
     discrete=st.booleans(),
 )
 def test_bins_cover_every_row_and_keep_their_constraints(seed, rows, missing_share, min_share, max_bins, trend, discrete):
@@ -74,8 +74,12 @@ def test_bins_cover_every_row_and_keep_their_constraints(seed, rows, missing_sha
         assert (np.diff(rates) > 0).all()
     if bins.trend == "descending":
         assert (np.diff(rates) < 0).all()
-    if trend in ("ascending", "descending") and bins.bins > 2:
-        assert bins.trend == trend
+    if bins.trend in ("peak", "valley"):  # one turn: rises then falls (peak) or the reverse
+        steps = np.sign(np.diff(rates))
+        assert (steps != 0).all() and (np.diff(steps) != 0).sum() == 1
+        assert steps[0] == (1 if bins.trend == "peak" else -1)
+    if trend in ("ascending", "descending", "peak", "valley") and bins.bins > 2:
+        assert bins.trend == trend or (trend in ("peak", "valley") and bins.bins == 3 and bins.trend == "none")
 
 
 def test_a_clear_signal_gets_a_monotonic_split_with_high_iv():
@@ -86,6 +90,20 @@ def test_a_clear_signal_gets_a_monotonic_split_with_high_iv():
     assert bins.trend == "ascending" and bins.bins - 1 == 6 and bins.iv() > 1.0
     noise = bin_numeric("noise", rng.normal(size=50_000), y, BinningRules(max_bins=6))
     assert noise.iv() < 0.02  # no signal, little information
+
+
+def test_auto_finds_a_u_shape_but_keeps_a_monotonic_feature_monotonic():
+    rng = np.random.default_rng(8)
+    age = rng.uniform(18, 70, 60_000)
+    y = (rng.random(60_000) < 1 / (1 + np.exp(-(-2.5 + ((age - 40) / 12) ** 2)))).astype(int)
+    bins = bin_numeric("age", age, y, BinningRules(max_bins=8))
+    rates = np.array(bins.events[:-1]) / (np.array(bins.events[:-1]) + bins.non_events[:-1])
+    assert bins.trend == "valley" and rates.argmin() not in (0, len(rates) - 1)
+    monotonic_only = bin_numeric("age", age, y, BinningRules(max_bins=8, unimodal_gain=1e9))
+    assert monotonic_only.trend in ("ascending", "descending") and bins.iv() > 1.2 * monotonic_only.iv()
+    x = rng.normal(size=60_000)
+    y = (rng.random(60_000) < 1 / (1 + np.exp(-(-2 + x)))).astype(int)
+    assert bin_numeric("x", x, y, BinningRules(max_bins=8)).trend == "ascending"  # noise does not bend it
 
 
 def test_categories_are_grouped_by_event_rate_and_rare_ones_pooled():

@@ -48,6 +48,7 @@ def synth(
     policy: PolicyPath = None,
     replace: Annotated[bool, typer.Option("--replace/--append", help="Replace the stored events, or add to them.")] = True,
     export: Annotated[Optional[Path], typer.Option(help="Also write the events to this .jsonl or .parquet file.")] = None,
+    quarter: Annotated[int, typer.Option(help="0: the population; N > 0: the same users N quarters on (same traits and outcomes, behaviour drawn afresh), for `lendguard churn`.", min=0)] = 0,
 ) -> None:
     """Generate a SYNTHETIC population (about 90 days of behaviour) into the event store."""
     from lendguard.synth.generate import generate_population
@@ -63,7 +64,7 @@ def synth(
     store = EventStore(data_dir)
     with _progress() as progress:
         task = progress.add_task("generating synthetic users", total=users)
-        summary = generate_population(store, loaded, users, moment, seed=seed, progress=lambda n: progress.advance(task, n))
+        summary = generate_population(store, loaded, users, moment, seed=seed, progress=lambda n: progress.advance(task, n), quarter=quarter)
     console.print(f"[green]stored[/] {summary.events:,} events of {summary.users:,} synthetic users in {data_dir} (as of {summary.as_of})")
     from lendguard.fraud.evaluation import flag_planted_seeds, load_labels
 
@@ -244,7 +245,7 @@ def demo(
 ) -> None:
     """The main job on embedded defaults: synthesise a population, decide it, report on it."""
     console.rule("lendguard demo (SYNTHETIC data)")
-    synth(users=users, seed=seed, as_of=None, data_dir=data_dir, policy=policy, replace=True, export=None)
+    synth(users=users, seed=seed, as_of=None, data_dir=data_dir, policy=policy, replace=True, export=None, quarter=0)
     from lendguard.cli import fraud_cmd
     from lendguard.cli.fraud_rings_cmd import rings
 
@@ -265,6 +266,49 @@ def demo(
         "Next: [bold]lendguard explain USER_ID[/] (e.g. u00000001), [bold]lendguard offer USER_ID[/], "
         "[bold]lendguard loan statement LOAN_ID[/] or [bold]lendguard serve[/]."
     )
+
+
+# ---- churn ---------------------------------------------------------------------------------
+@app.command()
+def churn(
+    before: Annotated[Path, typer.Argument(help="The earlier evaluation: a decisions.parquet, or a data dir evaluated with `lendguard evaluate`.")],
+    after: Annotated[Path, typer.Argument(help="The later evaluation of the same users.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the report as JSON here.")] = None,
+    top: Annotated[int, typer.Option(help="Reasons listed each way.")] = 8,
+) -> None:
+    """The quarterly re-evaluation: who gained or lost the loan entry between two evaluations, and why."""
+    from rich.table import Table
+
+    from lendguard.visibility.churn import (
+        EXPECTED_FLIP_SHARE,
+        ChurnError,
+        read_decisions,
+    )
+    from lendguard.visibility.churn import churn as compare
+
+    try:
+        report = compare(read_decisions(before), read_decisions(after))
+    except ChurnError as exc:
+        raise _fail(str(exc)) from exc
+    low, high = EXPECTED_FLIP_SHARE
+    console.print(
+        f"{report.users:,} users in both evaluations: visible {report.visible_before:,} → {report.visible_after:,}; "
+        f"[green]gained {report.gained:,}[/], [red]lost {report.lost:,}[/]: {report.flip_share:.1%} flipped "
+        f"(the seed expects {low:.0%}–{high:.0%} a quarter)"
+    )
+    if report.only_before or report.only_after:
+        console.print(f"not compared: {report.only_before:,} users only in the earlier evaluation, {report.only_after:,} only in the later")
+    for title, rows in (("lost the entry: checks that newly failed", report.lost_because), ("gained the entry: checks that newly passed", report.gained_because)):
+        console.print(title)
+        table = Table()
+        table.add_column("check")
+        table.add_column("users", justify="right")
+        for code, users in rows[:top]:
+            table.add_row(code, f"{users:,}")
+        console.print(table)
+    if out is not None:
+        out.write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
+        console.print(f"churn report: {out}")
 
 
 # ---- explain -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from lendguard.policy.base import Strict
 
-Trend = Literal["auto", "ascending", "descending", "none"]
+Trend = Literal["auto", "ascending", "descending", "peak", "valley", "none"]
 
 
 class ScoreScaling(Strict):
@@ -27,6 +27,7 @@ class BinningPolicy(Strict):
     max_bins: int = Field(ge=2, le=50)
     min_bin_share: float = Field(gt=0.0, lt=0.5)
     default_trend: Trend
+    unimodal_gain: float = Field(ge=0.0)  # `auto` takes a peak or valley only when it adds this share of IV
     trends: dict[str, Trend] = Field(default_factory=dict)  # per feature; others get default_trend
 
     @model_validator(mode="after")
@@ -38,6 +39,7 @@ class BinningPolicy(Strict):
 
 class SelectionPolicy(Strict):
     iv_min: float = Field(ge=0.0)  # a feature below this information value is dropped
+    max_p_value: float = Field(gt=0.0, le=1.0)  # a feature whose bins' chi-square test is less significant is dropped
     correlation_max: float = Field(gt=0.0, le=1.0)  # of two WoE columns this correlated, the lower-IV one goes
     max_features: int = Field(ge=1)
 

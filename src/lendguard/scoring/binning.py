@@ -5,7 +5,7 @@ Prebinning puts every row in one of at most `max_prebins` quantile bins with one
 adjacent prebins is then a dynamic programme over the prebins alone: the partition with
 the highest information value whose bins each hold at least `min_bin_share` of the rows
 and both outcomes, at most `max_bins` of them, with event rates that rise or fall
-monotonically when a trend is asked for. Missing values get their own bin, outside the
+monotonically, or rise then fall (peak) or fall then rise (valley), when a trend is asked for. Missing values get their own bin, outside the
 trend. A categorical feature is ordered by its categories' event rates and binned the
 same way (rare categories pooled first), so its bins are sets of categories.
 """
@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-Trend = Literal["auto", "ascending", "descending", "none"]
+Trend = Literal["auto", "ascending", "descending", "peak", "valley", "none"]
 SMOOTHING = 0.5  # added to each side's count in a bin's WoE, so an empty side stays finite
 
 
@@ -33,6 +33,7 @@ class BinningRules:
     max_bins: int = 8
     min_bin_share: float = 0.05
     trend: Trend = "auto"
+    unimodal_gain: float = 0.1  # with `auto`: how much more IV a peak or valley must add
 
 
 @dataclass
@@ -66,6 +67,17 @@ class FeatureBins:
 
     def iv(self) -> float:
         return float(iv_parts(np.array(self.events), np.array(self.non_events)).sum())
+
+    def p_value(self) -> float:
+        """Chi-square test that the bins' event rates differ (bins without rows left out):
+        the chance of an IV this large from a feature that carries nothing."""
+        from scipy.stats import chi2_contingency
+
+        table = np.array([self.events, self.non_events], dtype=np.float64)
+        table = table[:, table.sum(axis=0) > 0]
+        if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+            return 1.0
+        return float(chi2_contingency(table, correction=False).pvalue)
 
 
 def _fmt(value: float) -> str:
@@ -152,19 +164,26 @@ def bin_categorical(name: str, x: pl.Series, y: np.ndarray, rules: BinningRules)
 
 
 # ---- the optimal partition ------------------------------------------------------------------------
+UNIMODAL = ("peak", "valley")
+
+
 def _best_partition(events: np.ndarray, counts: np.ndarray, rows: int, rules: BinningRules) -> tuple[list[int], str]:
-    """Ends of the chosen bins over the prebins, and the trend they follow."""
+    """Ends of the chosen bins over the prebins, and the trend they follow. `auto` takes the
+    better of rising and falling, or a peak or valley when that adds at least
+    `unimodal_gain` (a share) to the best monotonic partition's information value."""
     if rules.trend == "auto":
-        options = [_partition(events, counts, rows, rules, t) for t in ("ascending", "descending")]
-        best = max(options, key=lambda o: o[0])
+        monotonic = max((_partition(events, counts, rows, rules, t) for t in ("ascending", "descending")), key=lambda o: o[0])
+        unimodal = max((_partition(events, counts, rows, rules, t) for t in UNIMODAL), key=lambda o: o[0])
+        best = unimodal if unimodal[0] > monotonic[0] * (1 + rules.unimodal_gain) else monotonic
         return best[1], best[2]
     _, ends, trend = _partition(events, counts, rows, rules, rules.trend)
     return ends, trend
 
 
 def _partition(events: np.ndarray, counts: np.ndarray, rows: int, rules: BinningRules, trend: str) -> tuple[float, list[int], str]:
-    """Dynamic programme over prebin boundaries. best[b][j][i]: the highest IV of splitting
-    prebins [0, j) into b bins whose last bin is [i, j), given the constraints."""
+    """Dynamic programme over prebin boundaries. best[b][p][j][i]: the highest IV of splitting
+    prebins [0, j) into b bins whose last bin is [i, j), in phase p (a peak rises in phase 0
+    and falls in phase 1; a valley the other way; other trends have one phase)."""
     n = len(counts)
     total_events, total_non = events.sum(), (counts - events).sum()
     cum_e = np.concatenate([[0.0], np.cumsum(events)])
@@ -184,37 +203,46 @@ def _partition(events: np.ndarray, counts: np.ndarray, rows: int, rules: Binning
     RATE = np.zeros((n + 1, n + 1))
     IV[i_idx[ok], j_idx[ok]] = iv[ok]
     RATE[i_idx, j_idx] = rate
+    phases = 2 if trend in UNIMODAL else 1
+    first_up = trend in ("ascending", "peak")  # phase 0 rises for these, falls for descending and valley
     max_bins = max(1, min(rules.max_bins, n))
-    best = np.full((max_bins + 1, n + 1, n + 1), -np.inf)
-    back = np.full((max_bins + 1, n + 1, n + 1), -1, dtype=np.int64)
-    best[1, 1:, 0] = IV[0, 1:]
+    best = np.full((max_bins + 1, phases, n + 1, n + 1), -np.inf)
+    back = np.full((max_bins + 1, phases, n + 1, n + 1, 2), -1, dtype=np.int64)  # (h, previous phase)
+    best[1, 0, 1:, 0] = IV[0, 1:]
+    # For every (j, i, h) at once: may bin [i, j) follow bin [h, i)? (h < i < j, [i, j) valid)
+    last_rate = RATE.T[None, :, :]  # [_, i, h] -> rate of [h, i)
+    next_rate = RATE.T[:, :, None]  # [j, i, _] -> rate of [i, j)
+    order = np.arange(n + 1)
+    shape = (order[None, :, None] < order[:, None, None]) & (order[None, None, :] < order[None, :, None])
+    shape &= (IV.T > -np.inf)[:, :, None]
+    up, down = shape & (last_rate < next_rate), shape & (last_rate > next_rate)
+    rise, fall = (up, down) if first_up else (down, up)
+    if trend == "none":
+        steps = [(0, 0, shape)]
+    elif phases == 1:
+        steps = [(0, 0, rise)]
+    else:  # stay in phase 0, turn (0 -> 1), or stay in phase 1
+        steps = [(0, 0, rise), (0, 1, fall), (1, 1, fall)]
     for b in range(2, max_bins + 1):
-        for j in range(2, n + 1):
-            for i in range(1, j):
-                if IV[i, j] == -np.inf:
-                    continue
-                previous = best[b - 1, i, :i]  # the bin before ends at i and starts at h < i
-                if trend == "ascending":
-                    allowed = RATE[np.arange(i), i] < RATE[i, j]
-                elif trend == "descending":
-                    allowed = RATE[np.arange(i), i] > RATE[i, j]
-                else:
-                    allowed = np.ones(i, bool)
-                candidates = np.where(allowed, previous, -np.inf)
-                h = int(np.argmax(candidates))
-                if candidates[h] > -np.inf:
-                    best[b, j, i] = candidates[h] + IV[i, j]
-                    back[b, j, i] = h
-    finals = best[:, n, :]
+        for was, now, allowed in steps:
+            if was != now and b == 2:  # a turn needs a step before it: a peak or valley has at least 3 bins
+                continue
+            candidates = np.where(allowed, best[b - 1, was][None, :, :], -np.inf)  # [j, i, h]
+            h = np.argmax(candidates, axis=2)
+            value = np.take_along_axis(candidates, h[:, :, None], axis=2)[:, :, 0] + IV.T  # [j, i]
+            better = value > best[b, now]
+            best[b, now][better] = value[better]
+            back[b, now][better] = np.stack([h, np.full_like(h, was)], axis=-1)[better]
+    finals = best[:, phases - 1, n, :]  # a peak or valley must turn
     if finals.max() == -np.inf:  # no valid split: one bin holds everything
         return float(IV[0, n]) if IV[0, n] > -np.inf else 0.0, [n], "none"
     b, i = np.unravel_index(int(np.argmax(finals)), finals.shape)
     value = float(finals[b, i])
-    ends, j = [n], n
+    ends, j, p = [n], n, phases - 1
     while b > 1:
-        h = int(back[b, j, i])
+        h, was = (int(v) for v in back[b, p, j, i])
         ends.append(int(i))
-        j, i, b = int(i), h, b - 1
+        j, i, b, p = int(i), h, b - 1, was
     return value, sorted(ends), trend if len(ends) > 1 else "none"
 
 

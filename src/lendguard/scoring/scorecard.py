@@ -122,7 +122,7 @@ def fit_scorecard(
     dropped: dict[str, str] = {}
     for name in candidates:
         column = frame[name]
-        feature_rules = BinningRules(rules.max_prebins, rules.max_bins, rules.min_bin_share, rules.trends.get(name, rules.default_trend))
+        feature_rules = BinningRules(rules.max_prebins, rules.max_bins, rules.min_bin_share, rules.trends.get(name, rules.default_trend), rules.unimodal_gain)
         if is_identifier(column):
             dropped[name] = f"looks like an identifier ({column.n_unique():,} distinct values in {column.len():,} rows)"
             continue
@@ -140,6 +140,8 @@ def fit_scorecard(
     for name in ranked:
         if iv[name] < selection.iv_min:
             dropped[name] = f"information value {iv[name]:.4f} is below iv_min {selection.iv_min}"
+        elif (p_value := binned[name].p_value()) > selection.max_p_value:
+            dropped[name] = f"its bins do not separate outcomes significantly (chi-square p = {p_value:.3g} > max_p_value {selection.max_p_value})"
         elif binned[name].bins == 2 and binned[name].events[-1] + binned[name].non_events[-1] == 0:  # one bin, no missing
             dropped[name] = "one bin: the feature does not separate outcomes"
         elif len(kept) >= selection.max_features:

@@ -30,6 +30,7 @@ class SynthSummary:
     events_by_type: dict[str, int]
     as_of: str
     seed: int
+    quarter: int = 0
 
 
 def generate_population(
@@ -42,12 +43,15 @@ def generate_population(
     progress: Callable[[int], None] | None = None,
     keep_traits: Path | None = None,
     fraud: FraudPlan | None = FraudPlan(),
+    quarter: int = 0,
 ) -> SynthSummary:
     """Write `users` synthetic users' events to `store`; returns what was written.
 
     The latent traits (ground truth) can be kept in a Parquet file for calibration checks.
     Unless `fraud` is None, fraud and look-alikes are planted (synth/fraud.py) and their
-    labels written to FRAUD_LABELS in the data directory. Default outcomes from the latent
+    labels written to FRAUD_LABELS in the data directory. `quarter` > 0 keeps the same users
+    (their latent traits and outcomes) but draws their behaviour afresh: the population a
+    quarter later, for the quarterly re-evaluation. Default outcomes from the latent
     model (synth/outcomes.py) go to OUTCOMES, on their own generator.
     """
     config = config or SynthConfig()
@@ -60,9 +64,13 @@ def generate_population(
         rng = np.random.default_rng([seed, chunk])
         people = generate_users(n, first, rng, policy.geography, config)
         outcomes.append(draw_outcomes(people, np.random.default_rng([seed, chunk, 3])))
-        frames = generate_events(people, as_of, policy, rng, id_prefix=f"s{seed}-{chunk}")
+        prefix = f"s{seed}-{chunk}" + (f"q{quarter}" if quarter else "")
+        if quarter:
+            rng = np.random.default_rng([seed, chunk, 1000 + quarter])
+            people = _a_quarter_on(people, generate_users(n, first, rng, policy.geography, config), rng.random(n) < config.quarterly_change)
+        frames = generate_events(people, as_of, policy, rng, id_prefix=prefix)
         if fraud is not None:
-            frames, planted = plant_fraud(people, frames, as_of, policy, rng, fraud, id_prefix=f"s{seed}-{chunk}")
+            frames, planted = plant_fraud(people, frames, as_of, policy, rng, fraud, id_prefix=prefix)
             labels.append(planted)
         store.append_bulk(frames, source=f"synth:seed={seed}:chunk={chunk}")
         _log_consents(store, frames["consent"])
@@ -75,7 +83,7 @@ def generate_population(
     if keep_traits is not None and traits:
         pl.concat(traits).write_parquet(keep_traits)
     (pl.concat(outcomes) if outcomes else pl.DataFrame(schema=OUTCOME_SCHEMA)).write_parquet(store.data_dir / OUTCOMES)
-    summary = SynthSummary(users, sum(totals.values()), totals, as_of.isoformat(), seed)
+    summary = SynthSummary(users, sum(totals.values()), totals, as_of.isoformat(), seed, quarter)
     manifest = {**asdict(summary), "config": asdict(config), "fraud": None, "outcomes": OUTCOMES}
     if fraud is not None:
         planted = pl.concat(labels) if labels else pl.DataFrame(schema=LABEL_SCHEMA)
@@ -84,6 +92,12 @@ def generate_population(
         manifest["fraud"] = {"plan": asdict(fraud), "labels": FRAUD_LABELS, "users_by_pattern": dict(by_pattern)}
     (store.data_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
     return summary
+
+
+def _a_quarter_on(people: pl.DataFrame, redrawn: pl.DataFrame, changed: np.ndarray) -> pl.DataFrame:
+    """The same users a quarter on: those `changed` take all their traits from `redrawn`."""
+    mask = pl.Series(changed)
+    return people.select(pl.when(mask).then(redrawn[c]).otherwise(pl.col(c)).alias(c) for c in people.columns)
 
 
 def _log_consents(store: EventStore, consents: pl.DataFrame) -> None:

@@ -43,6 +43,7 @@ class SynthConfig:
     bill_payer: tuple[float, float] = (0.96, 0.29)
     new_version_share: tuple[float, float] = (0.86, 0.45)
     student_share: float = 0.03
+    quarterly_change: float = 0.10  # a quarter on, this share of users are redrawn (a new job, a move, hard times)
     contacts_mean: float = 3.0
 
 
