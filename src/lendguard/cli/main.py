@@ -262,9 +262,15 @@ def demo(
         console.print("[yellow]the loan year was skipped[/] (see above); the rest of the demo goes on")
     console.rule("entry visibility")
     evaluate(events=None, data_dir=data_dir, policy=policy, as_of=None, out=None, jsonl=True, report=True)
+    console.rule("credit scoring: a scorecard and its challenger learned from the population's (synthetic) default outcomes")
+    from lendguard.cli.score_cmd import Dataset, fit_command
+
+    fit_command(out=data_dir / "model", data=None, dataset=Dataset.synthetic, target=None, event=None, features=None, exclude=None,
+                time_column=None, previous=None, challenger=True, seed=seed, data_dir=data_dir, policy_path=policy)
     console.print(
         "Next: [bold]lendguard explain USER_ID[/] (e.g. u00000001), [bold]lendguard offer USER_ID[/], "
-        "[bold]lendguard loan statement LOAN_ID[/] or [bold]lendguard serve[/]."
+        "[bold]lendguard loan statement LOAN_ID[/], [bold]lendguard score apply --model "
+        f"{data_dir / 'model'} --dataset synthetic[/] or [bold]lendguard serve[/]."
     )
 
 
