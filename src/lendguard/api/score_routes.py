@@ -88,6 +88,10 @@ def score_router(data_dir: Path, policy: Policy, user_features: Callable[[str, d
         if isinstance(card, JSONResponse):
             return card
         names = [f.name for f in card.features]
+        nested = [(k, n) for k, row in enumerate(body.rows) for n in names if isinstance(row.get(n), (dict, list))]
+        if nested:
+            details = [{"field": f"rows.{k}.{n}", "message": "a feature value is a number, a string, a boolean or null"} for k, n in nested[:20]]
+            return error_response(422, "invalid_features", f"{len(nested)} feature value(s) are objects or lists", details)
         columns = {name: [row.get(name) for row in body.rows] for name in names}
         try:
             frame = pl.DataFrame({n: pl.Series(n, v, strict=False) for n, v in columns.items()})

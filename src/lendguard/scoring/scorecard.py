@@ -148,19 +148,21 @@ def fit_scorecard(
             dropped[name] = f"beyond max_features {selection.max_features}"
         else:
             kept.append(name)
-    woe = {name: binned[name].woe()[_bin_of(binned[name], frame[name])] for name in kept}
+    matrix = np.column_stack([binned[n].woe()[_bin_of(binned[n], frame[n])] for n in kept]) if kept else np.zeros((frame.height, 0))
+    column = {name: k for k, name in enumerate(kept)}
+    correlation = _correlations(matrix)
     selected: list[str] = []
     for name in kept:  # strongest first: a feature goes when it mirrors a stronger one
-        twin = next((s for s in selected if abs(_correlation(woe[name], woe[s])) > selection.correlation_max), None)
+        twin = next((s for s in selected if abs(correlation[column[name], column[s]]) > selection.correlation_max), None)
         if twin is not None:
-            dropped[name] = f"WoE correlation {_correlation(woe[name], woe[twin]):.2f} with the stronger {twin!r} exceeds {selection.correlation_max}"
+            dropped[name] = f"WoE correlation {correlation[column[name], column[twin]]:.2f} with the stronger {twin!r} exceeds {selection.correlation_max}"
         else:
             selected.append(name)
     if not selected:
         raise ScorecardError(f"no feature is informative enough to build a scorecard: {dropped}")
     while True:
         model = LogisticRegression(C=1e6, max_iter=1000)
-        model.fit(np.column_stack([woe[n] for n in selected]), y)
+        model.fit(matrix[:, [column[n] for n in selected]], y)
         coefficients = model.coef_[0]
         wrong = [(c, n) for c, n in zip(coefficients, selected, strict=True) if c >= 0]
         if not wrong or len(selected) == 1:
@@ -199,7 +201,11 @@ def is_identifier(column: pl.Series) -> bool:
     return not (column.dtype.is_numeric() or column.dtype == pl.Boolean) and column.n_unique() > column.len() / 2
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() == 0 or b.std() == 0:
-        return 0.0
-    return float(np.corrcoef(a, b)[0, 1])
+def _correlations(matrix: np.ndarray) -> np.ndarray:
+    """Pearson correlations of the columns, from one Gram matrix (a constant column correlates 0)."""
+    rows = matrix.shape[0]
+    mean = matrix.mean(axis=0)
+    covariance = matrix.T @ matrix / rows - np.outer(mean, mean)
+    spread = np.sqrt(np.clip(np.diag(covariance), 0, None))
+    scale = np.outer(spread, spread)
+    return np.divide(covariance, scale, out=np.zeros_like(covariance), where=scale > 1e-12)
