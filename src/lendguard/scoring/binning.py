@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 Trend = Literal["auto", "ascending", "descending", "peak", "valley", "none"]
+MISSING_LABEL = "missing"  # the label of every feature's missing-value bin
 SMOOTHING = 0.5  # added to each side's count in a bin's WoE, so an empty side stays finite
 
 
@@ -60,7 +61,7 @@ class FeatureBins:
             body = [f"[{_fmt(lo)}, {_fmt(hi)})" for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
         else:
             body = [", ".join(g) for g in self.groups]
-        return [*body, "missing"]
+        return [*body, MISSING_LABEL]
 
     def woe(self) -> np.ndarray:
         return woe_of(np.array(self.events), np.array(self.non_events))

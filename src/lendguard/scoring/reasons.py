@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from lendguard.scoring.binning import MISSING_LABEL as MISSING
 from lendguard.scoring.scorecard import Scorecard
 
 
@@ -46,8 +47,8 @@ def reasons_for_row(card: Scorecard, bin_index: np.ndarray, points: np.ndarray, 
         best = labels[int(np.argmax(feature.points))]
         found.append(ScoreReason(
             code=f"SC:{feature.name}", feature=feature.name, points_lost=round(float(loss), 2), bin=here, best_bin=best,
-            zh=f"{feature.name} 处于 {here}，比最佳区间 {best} 少 {loss:.0f} 分。",
-            en=f"{feature.name} is in {here}: {loss:.0f} points fewer than its best band, {best}.",
+            zh=f"{feature.name} {'缺失' if here == MISSING else '处于 ' + here}，比最佳区间 {best} 少 {loss:.0f} 分。",
+            en=f"{feature.name} {'is missing' if here == MISSING else 'is in ' + here}: {loss:.0f} points fewer than its best band, {best}.",
         ))
     return found
 
@@ -73,10 +74,13 @@ def reason_table(card: Scorecard, index: np.ndarray, points: np.ndarray, count: 
         "feature": names[feature_at].astype(str), "bin": labels[feature_at, bin_at].astype(str), "best": best[feature_at].astype(str),
         "lost": lost.ravel(),
     }).filter(pl.col("lost") > 1e-9)
+    missing = pl.col("bin") == MISSING
+    where_en = pl.when(missing).then(pl.lit("is missing")).otherwise(pl.lit("is in ") + pl.col("bin"))
+    where_zh = pl.when(missing).then(pl.lit("缺失")).otherwise(pl.lit("处于 ") + pl.col("bin"))
     long = long.with_columns(
         (pl.lit("SC:") + pl.col("feature")).alias("code"),
-        pl.format("{} is in {}: {} points fewer than its best band, {}.", "feature", "bin", pl.col("lost").round(0).cast(pl.Int64), "best").alias("en"),
-        pl.format("{} 处于 {}，比最佳区间 {} 少 {} 分。", "feature", "bin", "best", pl.col("lost").round(0).cast(pl.Int64)).alias("zh"),
+        pl.format("{} {}: {} points fewer than its best band, {}.", "feature", where_en, pl.col("lost").round(0).cast(pl.Int64), "best").alias("en"),
+        pl.format("{} {}，比最佳区间 {} 少 {} 分。", "feature", where_zh, "best", pl.col("lost").round(0).cast(pl.Int64)).alias("zh"),
     )
     grouped = long.sort("row", "slot").group_by("row", maintain_order=True).agg(
         pl.col("code").alias("codes"), pl.col("en").alias("reasons_en"), pl.col("zh").alias("reasons_zh"),
