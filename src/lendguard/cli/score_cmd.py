@@ -46,6 +46,11 @@ class Dataset(str, Enum):
     synthetic = "synthetic"
 
 
+ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory (or scorecard.json) from `score fit`.")]
+DataFile = Annotated[Optional[Path], typer.Option("--data", help="The table: .csv, .parquet or .jsonl, one row per applicant.")]
+BuiltIn = Annotated[Optional[Dataset], typer.Option("--dataset", help="A built-in table instead of --data: german (real, UCI German Credit) or synthetic (the data dir's population and its outcomes).")]
+
+
 def _names(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
@@ -65,11 +70,22 @@ def _load(data: Path | None, dataset: Dataset | None, data_dir: Path) -> pl.Data
     raise _fail("give the training data: --data FILE (csv, parquet, jsonl) or --dataset german|synthetic")
 
 
+def _model_and_table(model: Path, data: Path | None, dataset: Dataset | None, data_dir: Path, policy_path: Path | None):
+    from lendguard.scoring.artifact import load_scorecard
+
+    policy = _policy(policy_path)
+    frame = _load(data, dataset, data_dir)
+    try:
+        return policy, frame, load_scorecard(model)
+    except ScorecardError as exc:
+        raise _fail(str(exc)) from exc
+
+
 @app.command("fit")
 def fit_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write (scorecard, challenger, validation report).")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="Training table: .csv, .parquet or .jsonl, one row per applicant.")] = None,
-    dataset: Annotated[Optional[Dataset], typer.Option("--dataset", help="A built-in table instead of --data: german (real, UCI German Credit) or synthetic (the data dir's population and its outcomes).")] = None,
+    data: DataFile = None,
+    dataset: BuiltIn = None,
     target: Annotated[Optional[str], typer.Option("--target", "-t", help="Outcome column; 1 = the event (bad). Default for --dataset: its own.")] = None,
     event: Annotated[Optional[str], typer.Option("--event", help="Map a non-numeric target: rows equal to VALUE are the event (1), others 0.")] = None,
     features: Annotated[Optional[str], typer.Option("--features", help="Comma-separated candidate features (default: every other column).")] = None,
@@ -149,9 +165,9 @@ def _rate(value: float | None) -> str:
 
 @app.command("apply")
 def apply_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory (or scorecard.json) from `score fit`.")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="Table to score: .csv, .parquet or .jsonl.")] = None,
-    dataset: Annotated[Optional[Dataset], typer.Option("--dataset", help="A built-in table instead of --data.")] = None,
+    model: ModelDir,
+    data: DataFile = None,
+    dataset: BuiltIn = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the scores here (.csv, .parquet, .jsonl); else print the first rows.")] = None,
     id_column: Annotated[Optional[str], typer.Option("--id-column", help="Column carried to the output (default: user_id when present).")] = None,
     show: Annotated[int, typer.Option("--show", help="Rows printed when there is no --out.")] = 10,
@@ -160,14 +176,11 @@ def apply_command(
 ) -> None:
     """Score a table with a saved scorecard: score, probability of the event, and the reasons (codes, zh, en)."""
     from lendguard.scoring.apply import score_frame
-    from lendguard.scoring.artifact import load_scorecard
 
-    policy = _policy(policy_path)
-    frame = _load(data, dataset, data_dir)
+    policy, frame, card = _model_and_table(model, data, dataset, data_dir, policy_path)
     try:
-        card = load_scorecard(model)
         scored = score_frame(card, frame, policy.scoring.reason_count, id_column)
-    except (ScorecardError, DatasetError) as exc:
+    except ScorecardError as exc:
         raise _fail(str(exc)) from exc
     if out is not None:
         try:
@@ -189,26 +202,23 @@ def apply_command(
 
 @app.command("monitor")
 def monitor_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory (or scorecard.json) from `score fit`.")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="The new population: .csv, .parquet or .jsonl.")] = None,
-    dataset: Annotated[Optional[Dataset], typer.Option("--dataset", help="A built-in table instead of --data.")] = None,
+    model: ModelDir,
+    data: DataFile = None,
+    dataset: BuiltIn = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the drift report as JSON here.")] = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when any index reaches this level: warn or alert.")] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     policy_path: PolicyPath = None,
 ) -> None:
     """PSI of the score and CSI of every model feature between the training population and a new one."""
-    from lendguard.scoring.artifact import load_scorecard
     from lendguard.scoring.monitoring import drift_report
 
     if fail_on not in (None, "warn", "alert"):
         raise _fail(f"--fail-on must be warn or alert, not {fail_on!r}")
-    policy = _policy(policy_path)
-    frame = _load(data, dataset, data_dir)
+    policy, frame, card = _model_and_table(model, data, dataset, data_dir, policy_path)
     try:
-        card = load_scorecard(model)
         drifts = drift_report(card, frame, policy.scoring.monitoring)
-    except (ScorecardError, DatasetError) as exc:
+    except ScorecardError as exc:
         raise _fail(str(exc)) from exc
     limits = policy.scoring.monitoring
     table = Table(title=f"Drift against the training population ({frame.height:,} rows; warn ≥ {limits.psi_warn}, alert ≥ {limits.psi_alert})", title_justify="left")

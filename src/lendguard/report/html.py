@@ -244,7 +244,7 @@ STYLE = """<style>
 </style>
 """  # shared by every lendguard HTML page
 
-_PAGE = """<!DOCTYPE html>
+PAGE_HEAD = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -254,7 +254,9 @@ _PAGE = """<!DOCTYPE html>
 <body>
 <header>
 <h1>{{ title }}</h1>
-<div class="meta">
+"""  # every lendguard HTML page starts so (title, plotly_js)
+
+_PAGE = PAGE_HEAD + """<div class="meta">
  Policy <b>{{ policy_version }}</b> · sha256 <code>{{ policy_sha256 }}</code><br>
  As of <b>{{ as_of }}</b>{% if as_of_local %} ({{ as_of_local }}){% endif %} · generated {{ generated }}
 </div>

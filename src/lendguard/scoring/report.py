@@ -16,8 +16,8 @@ from plotly.offline import get_plotlyjs
 from lendguard.report.html import (
     FAIL_COLOR,
     NEUTRAL_COLOR,
+    PAGE_HEAD,
     PASS_COLOR,
-    STYLE,
     _div,
     _layout,
 )
@@ -63,17 +63,7 @@ def auc_figure(models: dict) -> go.Figure:
     return _layout(fig, "AUC by split: the scorecard against its challenger", "split", "AUC", yaxis_range=[0.5, 1.0])
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{{ title }}</title>
-""" + STYLE + """<script type="text/javascript">{{ plotly_js }}</script>
-</head>
-<body>
-<header>
-<h1>{{ title }}</h1>
-<div class="meta">Target <b>{{ report.target }}</b> (1 = the event) · policy <b>{{ report.policy_version }}</b> · generated {{ report.created_at }}
+_PAGE = PAGE_HEAD + """<div class="meta">Target <b>{{ report.target }}</b> (1 = the event) · policy <b>{{ report.policy_version }}</b> · generated {{ report.created_at }}
 {% if report.time_column %} · out-of-time split by <b>{{ report.time_column }}</b>{% endif %}</div>
 <div class="cards">
 {% for card in cards %}<div class="card"><div class="v">{{ card[0] }}</div><div class="l">{{ card[1] }}</div></div>
