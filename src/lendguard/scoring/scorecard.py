@@ -64,8 +64,11 @@ class Scorecard:
 
     def points(self, frame: pl.DataFrame) -> np.ndarray:
         """rows x features: the points each feature gives each row."""
-        index = self.bin_index(frame)
-        return np.column_stack([np.asarray(card.points)[index[:, k]] for k, card in enumerate(self.features)]) if self.features else np.zeros((frame.height, 0))
+        return self.points_of(self.bin_index(frame))
+
+    def points_of(self, index: np.ndarray) -> np.ndarray:
+        """rows x features: the points of the bins in `index` (from `bin_index`)."""
+        return np.column_stack([np.asarray(card.points)[index[:, k]] for k, card in enumerate(self.features)]) if self.features else np.zeros((index.shape[0], 0))
 
     def score(self, frame: pl.DataFrame) -> np.ndarray:
         return self.points(frame).sum(axis=1)  # the offset is shared among the features' points

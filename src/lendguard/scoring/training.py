@@ -6,15 +6,18 @@ artifacts, `validation.json` and `validation.html`."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from lendguard.policy.scoring import ScoringPolicy
-from lendguard.scoring.challenger import Challenger, fit_challenger
+from lendguard.scoring.artifact import save_scorecard
+from lendguard.scoring.challenger import Challenger, fit_challenger, save_challenger
 from lendguard.scoring.metrics import (
     band_edges,
     band_of,
@@ -22,6 +25,7 @@ from lendguard.scoring.metrics import (
     distribution,
     performance,
 )
+from lendguard.scoring.report import write_validation
 from lendguard.scoring.scorecard import (
     Scorecard,
     ScorecardError,
@@ -104,7 +108,8 @@ def train_models(
     candidates = features or [c for c in frame.columns if c not in excluded]
     splits = split_rows(frame, policy, seed, time_column)
     card = fit_scorecard(splits.train, target, policy, candidates, progress=progress)
-    train_scores = card.score(splits.train)
+    scores = {name: card.score(part) for name, part in splits.items()}
+    train_scores = scores["train"]
     edges = band_edges(train_scores, policy.validation.score_bands)
     card.meta.update({
         "score_band_edges": edges.tolist(),
@@ -128,9 +133,9 @@ def train_models(
     }
     for name, part in splits.items():
         y = _outcomes(part, target)
-        scores = card.score(part)
-        report["models"]["scorecard"][name] = performance(y, card.scale.bad_probability(scores)).as_dict()
-        report["calibration"][name] = calibration(y, np.asarray(card.scale.bad_probability(scores)), scores, edges)
+        p_bad = np.asarray(card.scale.bad_probability(scores[name]))
+        report["models"]["scorecard"][name] = performance(y, p_bad).as_dict()
+        report["calibration"][name] = calibration(y, p_bad, scores[name], edges)
         if champion is not None:
             report["models"].setdefault("challenger", {"fit_seconds": round(champion_seconds, 3), "features": len(champion.features), "rounds": champion.rounds})
             report["models"]["challenger"][name] = performance(y, champion.bad_probability(part)).as_dict()
@@ -183,15 +188,8 @@ def swap_set(new: Scorecard, previous: Scorecard, frame: pl.DataFrame, target: s
     }
 
 
-def save_run(run: TrainingRun, out, policy) -> dict[str, object]:
+def save_run(run: TrainingRun, out: Path, policy) -> dict[str, object]:
     """Write the model directory: scorecard.json and .csv, the challenger, validation.json and .html."""
-    import json
-    from pathlib import Path
-
-    from lendguard.scoring.artifact import save_scorecard
-    from lendguard.scoring.challenger import save_challenger
-    from lendguard.scoring.report import write_validation
-
     out = Path(out)
     paths: dict[str, object] = save_scorecard(run.card, out, policy)
     if run.challenger is not None:
