@@ -271,3 +271,13 @@ def test_a_model_of_other_features_is_a_409_for_stored_users(synthetic, german_m
         response = client.get("/v1/users/u00000001/score")
         assert response.status_code == 409 and response.json()["error"]["code"] == "model_mismatch"
         assert "duration_in_month" in response.json()["error"]["message"]
+
+
+def test_an_empty_table_or_a_wrong_model_path_is_a_clear_error(german_model, tmp_path):
+    empty = tmp_path / "empty.csv"
+    german_credit().head(0).write_csv(empty)
+    for command in ("apply", "monitor"):
+        result = score(command, "--model", german_model, "--data", empty, code=2)
+        assert "the table has no rows" in result.output
+        wrong = score(command, "--model", tmp_path / "nowhere", "--data", empty, code=2)
+        assert "no scorecard at" in wrong.output  # the model is read first, before any data

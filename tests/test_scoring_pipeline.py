@@ -162,12 +162,12 @@ def test_auc_ks_gini_on_a_hand_example():
     assert performance(np.array([0, 1]), np.array([0.9, 0.1])).gini == -1.0
 
 
-def test_a_constant_outcome_gives_nan_not_an_error():
+def test_a_constant_outcome_gives_none_not_an_error():
     found = performance(np.array([0, 0, 0]), np.array([0.1, 0.2, 0.3]))
     assert (found.rows, found.events, found.event_rate) == (3, 0, 0.0)
-    assert math.isnan(found.auc) and math.isnan(found.ks) and math.isnan(found.gini)
+    assert found.auc is None and found.ks is None and found.gini is None  # null in strict JSON, not NaN
     empty = performance(np.array([], dtype=int), np.array([]))
-    assert empty.rows == 0 and math.isnan(empty.event_rate) and math.isnan(empty.auc)
+    assert empty.rows == 0 and empty.event_rate is None and empty.auc is None
     assert set(found.as_dict()) == {"rows", "events", "event_rate", "auc", "ks", "gini"}
 
 
@@ -233,9 +233,11 @@ def timed(rows: int, seed: int = 0) -> pl.DataFrame:
 def test_the_out_of_time_split_holds_exactly_the_latest_rows():
     frame = timed(1000)
     splits = split_rows(frame, POLICY.scoring, seed=7, time_column="month")
-    assert splits.out_of_time.height == 200  # out_of_time_share 0.2 of 1,000, ties broken by row order
+    late_months = frame.filter(pl.col("month") >= frame["month"].quantile(0.8, "higher"))
+    assert splits.out_of_time.sort("id").equals(late_months.sort("id"))  # whole months: 11 and 12
+    assert 0.15 < splits.out_of_time.height / 1000 < 0.3
     in_time = pl.concat([splits.train, splits.test])
-    assert splits.out_of_time["month"].min() >= in_time["month"].max()
+    assert splits.out_of_time["month"].min() > in_time["month"].max()  # no month on both sides
     assert abs(splits.test.height / in_time.height - RULES.test_share) < 0.05
     everyone = pl.concat([in_time, splits.out_of_time])["id"]
     assert everyone.sort().to_list() == list(range(1000))
@@ -255,11 +257,20 @@ def test_the_test_split_is_deterministic_for_a_seed():
 def test_splits_partition_the_rows_and_the_late_rows_come_last(rows, seed, months):
     rng = np.random.default_rng(seed)
     frame = pl.DataFrame({"id": np.arange(rows), "month": rng.integers(1, months + 1, rows)})
-    splits = split_rows(frame, POLICY.scoring, seed=seed, time_column="month")
+    cut = frame["month"].quantile(1 - RULES.out_of_time_share, "higher")
+    if frame.filter(pl.col("month") < cut).height < 2:  # every month is late: nothing left in time
+        with pytest.raises(ScorecardError, match="split is empty"):
+            split_rows(frame, POLICY.scoring, seed=seed, time_column="month")
+        return
+    try:
+        splits = split_rows(frame, POLICY.scoring, seed=seed, time_column="month")
+    except ScorecardError as exc:  # a handful of in-time rows may all fall on one side of the random split
+        assert "split is empty" in str(exc)
+        return
     parts = [part["id"].to_list() for _, part in splits.items()]
     assert sorted(sum(parts, [])) == list(range(rows))
-    assert abs(splits.out_of_time.height - rows * RULES.out_of_time_share) <= 1
-    assert splits.out_of_time["month"].min() >= max(splits.train["month"].max(), splits.test["month"].max())
+    assert splits.out_of_time.height == frame.filter(pl.col("month") >= cut).height
+    assert splits.out_of_time["month"].min() > max(splits.train["month"].max(), splits.test["month"].max())
 
 
 def test_too_few_rows_or_a_bad_time_column_are_refused():
@@ -469,8 +480,8 @@ def test_the_synthetic_training_table_and_the_truth_as_ceiling(synthetic_dir):
     assert not used & {ID_COLUMN, SYNTH_TARGET, TIME_COLUMN, TRUTH_COLUMN}
     report = run.report
     assert set(report["truth"]) == {"train", "test", "out_of_time"}
-    assert report["rows"]["out_of_time"] == 800
-    assert run.splits.out_of_time[TIME_COLUMN].min() >= run.splits.train[TIME_COLUMN].max()
+    assert report["rows"]["out_of_time"] == table.filter(pl.col(TIME_COLUMN) >= table[TIME_COLUMN].quantile(0.8, "higher")).height
+    assert run.splits.out_of_time[TIME_COLUMN].min() > run.splits.train[TIME_COLUMN].max()
     for split in ("test", "out_of_time"):
         assert report["truth"][split]["auc"] >= report["models"]["scorecard"][split]["auc"] - 0.02, split
     assert report["models"]["scorecard"]["test"]["auc"] > 0.7  # the features carry the signal
@@ -482,3 +493,24 @@ def test_no_population_no_training_table(tmp_path):
 
     with pytest.raises(DatasetError, match="run `lendguard synth` first"):
         training_table(tmp_path)
+
+
+def test_a_split_without_events_is_reported_as_null_in_strict_json(tmp_path):
+    """An out-of-time split holding only good outcomes has no AUC: the report says null
+    (not NaN, which strict JSON parsers refuse), the HTML says '-', and nothing crashes."""
+    frame = outcome_frame(german_credit(), TARGET, "bad")
+    rng = np.random.default_rng(2)
+    when = np.where(frame[TARGET].to_numpy() == 1, 0, rng.integers(0, 10, frame.height))  # every bad row is early
+    frame = frame.with_columns(pl.Series("period", when))
+    run = train_models(frame, TARGET, POLICY.scoring, time_column="period")
+    late = run.report["models"]["scorecard"]["out_of_time"]
+    assert late["events"] == 0 and late["auc"] is None and late["ks"] is None
+    assert run.report["gap"]["out_of_time"] is None and run.report["gap"]["test"] is not None
+    paths = save_run(run, tmp_path / "model", POLICY)
+
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    report = json.loads(paths["validation_json"].read_text(), parse_constant=refuse)
+    assert report["models"]["challenger"]["out_of_time"]["auc"] is None
+    assert paths["validation_html"].read_text().count(">nan<") == 0

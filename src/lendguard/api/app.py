@@ -217,7 +217,8 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
     app.include_router(evidence_router(evidence))
     def user_features(user_id: str, as_of: dt.datetime | None) -> pl.DataFrame | None:
         result = evaluate_user(store, policy, resolve_as_of(as_of), user_id, actor="scoring")
-        return None if result is None else result.features.filter(pl.col("user_id") == user_id)
+        features = None if result is None else result.features.filter(pl.col("user_id") == user_id)
+        return features if features is not None and features.height else None
 
     app.include_router(score_router(data_dir, policy, user_features))
     app.include_router(review_router(data_dir, policy, lambda user_id: service.decision(user_id, resolve_as_of(None))))

@@ -107,9 +107,9 @@ def score_router(data_dir: Path, policy: Policy, user_features: Callable[[str, d
         features = user_features(user_id, as_of)
         if features is None:
             return error_response(404, "unknown_user", f"no events for user {user_id!r}")
-        missing = [f.name for f in card.features if f.name not in features.columns]
-        if missing:
-            return error_response(409, "model_mismatch", f"the scorecard uses features the engine does not compute: {missing}")
-        return _documents(card, features, count)[0]
+        try:
+            return _documents(card, features, count)[0]
+        except ScorecardError as exc:
+            return error_response(409, "model_mismatch", f"the scorecard does not fit the engine's features: {exc}")
 
     return router

@@ -74,11 +74,14 @@ def _model_and_table(model: Path, data: Path | None, dataset: Dataset | None, da
     from lendguard.scoring.artifact import load_scorecard
 
     policy = _policy(policy_path)
-    frame = _load(data, dataset, data_dir)
     try:
-        return policy, frame, load_scorecard(model)
+        card = load_scorecard(model)  # before the data: a wrong path fails before a population is evaluated
     except ScorecardError as exc:
         raise _fail(str(exc)) from exc
+    frame = _load(data, dataset, data_dir)
+    if frame.height == 0:
+        raise _fail("the table has no rows")
+    return policy, frame, card
 
 
 @app.command("fit")
@@ -144,11 +147,11 @@ def _print_report(report: dict) -> None:
         for split in ("train", "test", "out_of_time"):
             if split in results:
                 r = results[split]
-                table.add_row(model, split, f"{r['rows']:,}", f"{r['event_rate']:.2%}", f"{r['auc']:.4f}", f"{r['ks']:.4f}", f"{r['gini']:.4f}")
+                table.add_row(model, split, f"{r['rows']:,}", _rate(r["event_rate"]), *(_number(r[k]) for k in ("auc", "ks", "gini")))
     console.print(table)
     for split, truth in report.get("truth", {}).items():
-        console.print(f"the truth's own AUC on {split} (the ceiling on these rows): {truth['auc']:.4f}")
-    if "gap" in report:
+        console.print(f"the truth's own AUC on {split} (the ceiling on these rows): {_number(truth['auc'])}")
+    if report.get("gap", {}).get("test") is not None:
         console.print(f"scorecard minus challenger, test AUC: {report['gap']['test']:+.4f}")
     swap = report.get("swap_set")
     if swap:
@@ -157,6 +160,10 @@ def _print_report(report: dict) -> None:
             f"(event rate {_rate(swap['swap_in']['event_rate'])}), swap-out {swap['swap_out']['rows']:,} rows "
             f"(event rate {_rate(swap['swap_out']['event_rate'])})"
         )
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _rate(value: float | None) -> str:

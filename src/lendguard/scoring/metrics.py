@@ -12,10 +12,10 @@ import numpy as np
 class Performance:
     rows: int
     events: int
-    event_rate: float
-    auc: float
-    ks: float
-    gini: float
+    event_rate: float | None
+    auc: float | None  # None where a split lacks one of the outcomes
+    ks: float | None
+    gini: float | None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -29,8 +29,7 @@ def performance(y: np.ndarray, p_bad: np.ndarray) -> Performance:
     y = np.asarray(y, dtype=np.int64)
     p_bad = np.asarray(p_bad, dtype=np.float64)
     if len(y) == 0 or y.min() == y.max():
-        nan = float("nan")
-        return Performance(len(y), int(y.sum()), float(y.mean()) if len(y) else nan, nan, nan, nan)
+        return Performance(len(y), int(y.sum()), float(y.mean()) if len(y) else None, None, None, None)
     auc = float(roc_auc_score(y, p_bad))
     false_positive, true_positive, _ = roc_curve(y, p_bad)
     return Performance(

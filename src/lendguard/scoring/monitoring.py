@@ -16,7 +16,7 @@ import polars as pl
 
 from lendguard.policy.scoring import MonitoringPolicy
 from lendguard.scoring.metrics import band_labels, band_of
-from lendguard.scoring.scorecard import Scorecard
+from lendguard.scoring.scorecard import Scorecard, ScorecardError
 
 FLOOR = 1e-4  # the least share a bin counts with in PSI
 
@@ -58,12 +58,14 @@ def _drift(name: str, labels: list[str], expected: np.ndarray, actual: np.ndarra
 
 def drift_report(card: Scorecard, frame: pl.DataFrame, limits: MonitoringPolicy) -> list[Drift]:
     """Score PSI (first) and each model feature's CSI, on the training population's bins."""
+    if frame.height == 0:
+        raise ScorecardError("no rows to compare with the training population")
     index = card.bin_index(frame)
     found = []
     edges = np.asarray(card.meta.get("score_band_edges") or [], dtype=np.float64)
     expected_bands = card.meta.get("score_band_rows")
     if expected_bands:
-        actual = np.bincount(band_of(card.score(frame), edges), minlength=len(edges) + 1)
+        actual = np.bincount(band_of(card.points_of(index).sum(axis=1), edges), minlength=len(edges) + 1)
         found.append(_drift("score", band_labels(edges), np.asarray(expected_bands, dtype=np.float64), actual, limits))
     for k, feature in enumerate(card.features):
         bins = feature.bins

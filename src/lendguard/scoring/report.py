@@ -57,7 +57,7 @@ def auc_figure(models: dict) -> go.Figure:
     splits = [s for s in SPLIT_TITLES if s in models["scorecard"]]
     fig = go.Figure([
         go.Bar(x=[SPLIT_TITLES[s] for s in splits], y=[models[name][s]["auc"] for s in splits], name=name, marker_color=color,
-               text=[f"{models[name][s]['auc']:.3f}" for s in splits], textposition="outside")
+               text=["-" if models[name][s]["auc"] is None else f"{models[name][s]['auc']:.3f}" for s in splits], textposition="outside")
         for name, color in (("scorecard", NEUTRAL_COLOR), ("challenger", "#e9c46a")) if name in models
     ])
     return _layout(fig, "AUC by split: the scorecard against its challenger", "split", "AUC", yaxis_range=[0.5, 1.0])
@@ -74,11 +74,11 @@ _PAGE = PAGE_HEAD + """<div class="meta">Target <b>{{ report.target }}</b> (1 = 
 <div class="grid"><div class="chart">{{ auc_div }}</div>
 <div><table>
 <tr><th>Model</th><th>Split</th><th>Rows</th><th>Event rate</th><th>AUC</th><th>KS</th><th>Gini</th></tr>
-{% for r in performance %}<tr><td>{{ r.model }}</td><td>{{ r.split }}</td><td class="n">{{ "{:,}".format(r.rows) }}</td><td class="n">{{ "{:.2%}".format(r.event_rate) }}</td><td class="n">{{ "%.4f"|format(r.auc) }}</td><td class="n">{{ "%.4f"|format(r.ks) }}</td><td class="n">{{ "%.4f"|format(r.gini) }}</td></tr>
+{% for r in performance %}<tr><td>{{ r.model }}</td><td>{{ r.split }}</td><td class="n">{{ "{:,}".format(r.rows) }}</td><td class="n">{{ "-" if r.event_rate is none else "{:.2%}".format(r.event_rate) }}</td>{% for v in (r.auc, r.ks, r.gini) %}<td class="n">{{ "-" if v is none else "%.4f"|format(v) }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 <p class="meta">{{ gap_note }}</p>
 {% if report.truth %}<p class="meta">Synthetic data: the true event probability of each row is known. Its own AUC, the ceiling no model can pass on these rows:
-{% for split, t in report.truth.items() %}{{ split }} {{ "%.4f"|format(t.auc) }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}</div></div>
+{% for split, t in report.truth.items() %}{{ split }} {{ "-" if t.auc is none else "%.4f"|format(t.auc) }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}</div></div>
 <h2>Calibration and score distribution</h2>
 <div class="grid">
 {% for div in calibration_divs %}<div class="chart">{{ div }}</div>
@@ -107,6 +107,11 @@ Approved event rate: new {{ "{:.2%}".format(swap.approved_event_rate.new) }}, pr
 """
 
 
+def _short(value: float | None) -> str:
+    """A measure on a card: 3 decimals, or '-' where a split lacks one of the outcomes."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def render_validation(report: dict, table: pl.DataFrame, title: str = "lendguard scorecard validation") -> str:
     models = report["models"]
     performance = [
@@ -114,15 +119,16 @@ def render_validation(report: dict, table: pl.DataFrame, title: str = "lendguard
         for name in ("scorecard", "challenger") if name in models for split in SPLIT_TITLES if split in models[name]
     ]
     test = models["scorecard"]["test"]
-    cards = [(f"{test['auc']:.3f}", "scorecard test AUC"), (f"{test['ks']:.3f}", "scorecard test KS"), (str(models["scorecard"]["features"]), "features in the model")]
+    cards = [(_short(test["auc"]), "scorecard test AUC"), (_short(test["ks"]), "scorecard test KS"), (str(models["scorecard"]["features"]), "features in the model")]
     gap_note = ""
     if "challenger" in models:
-        cards.append((f"{models['challenger']['test']['auc']:.3f}", "challenger (LightGBM) test AUC"))
+        cards.append((_short(models["challenger"]["test"]["auc"]), "challenger (LightGBM) test AUC"))
         gap = report["gap"]["test"]
-        gap_note = (f"The scorecard's test AUC is {abs(gap):.4f} {'below' if gap < 0 else 'above'} the challenger's: "
-                    + ("what it gives up for being a table a person can read." if gap < 0 else "the readable model loses nothing here."))
+        if gap is not None:
+            gap_note = (f"The scorecard's test AUC is {abs(gap):.4f} {'below' if gap < 0 else 'above'} the challenger's: "
+                        + ("what it gives up for being a table a person can read." if gap < 0 else "the readable model loses nothing here."))
     if "out_of_time" in models["scorecard"]:
-        cards.append((f"{models['scorecard']['out_of_time']['auc']:.3f}", "scorecard out-of-time AUC"))
+        cards.append((_short(models["scorecard"]["out_of_time"]["auc"]), "scorecard out-of-time AUC"))
     page = Environment(autoescape=True).from_string(_PAGE).render(
         title=title, report=report, cards=cards, performance=performance, gap_note=gap_note,
         plotly_js=Markup(get_plotlyjs()), auc_div=_div(auc_figure(models), "auc"),

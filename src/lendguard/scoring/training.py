@@ -65,8 +65,9 @@ class Splits:
 
 
 def split_rows(frame: pl.DataFrame, policy: ScoringPolicy, seed: int, time_column: str | None = None) -> Splits:
-    """Out-of-time first (the latest `out_of_time_share` of rows by `time_column`), then a
-    random `test_share` of the rest."""
+    """Out-of-time first: the rows at or after the `1 - out_of_time_share` quantile of
+    `time_column` (whole periods: a month is never cut in two, so the share is approximate),
+    then a random `test_share` of the rest."""
     rules = policy.validation
     out_of_time = None
     if time_column is not None:
@@ -74,9 +75,9 @@ def split_rows(frame: pl.DataFrame, policy: ScoringPolicy, seed: int, time_colum
             raise ScorecardError(f"no time column {time_column!r}; the data has {frame.columns}")
         if frame[time_column].null_count():
             raise ScorecardError(f"the time column {time_column!r} has {frame[time_column].null_count():,} missing values")
-        order = frame[time_column].rank("ordinal").to_numpy()
-        late = order > frame.height * (1 - rules.out_of_time_share)
-        out_of_time, frame = frame.filter(pl.Series(late)), frame.filter(pl.Series(~late))
+        cut = frame.select(pl.col(time_column).quantile(1 - rules.out_of_time_share, "higher")).item()
+        late = frame[time_column] >= cut
+        out_of_time, frame = frame.filter(late), frame.filter(~late)
     test = np.random.default_rng(seed).random(frame.height) < rules.test_share
     splits = Splits(train=frame.filter(pl.Series(~test)), test=frame.filter(pl.Series(test)), out_of_time=out_of_time)
     for name, part in splits.items():
@@ -144,11 +145,12 @@ def train_models(
     report["distribution"] = distribution(train_scores, _outcomes(splits.train, target))
     if champion is not None:
         report["gap"] = {
-            name: round(report["models"]["scorecard"][name]["auc"] - report["models"]["challenger"][name]["auc"], 6)
+            name: None if mine is None or theirs is None else round(mine - theirs, 6)
             for name, _ in splits.items()
+            for mine, theirs in [(report["models"]["scorecard"][name]["auc"], report["models"]["challenger"][name]["auc"])]
         }
     if previous is not None:
-        report["swap_set"] = swap_set(card, previous, splits.test, target, policy.validation.approval_share)
+        report["swap_set"] = swap_set(card, previous, splits.test, target, policy.validation.approval_share, scores["test"])
     return TrainingRun(card=card, challenger=champion, splits=splits, report=report)
 
 
@@ -166,12 +168,13 @@ def _iv_table(card: Scorecard) -> list[dict]:
     return rows + [{"feature": name, "iv": None, "selected": False, "reason": why} for name, why in card.dropped.items() if name not in card.iv]
 
 
-def swap_set(new: Scorecard, previous: Scorecard, frame: pl.DataFrame, target: str, approval_share: float) -> dict:
+def swap_set(new: Scorecard, previous: Scorecard, frame: pl.DataFrame, target: str, approval_share: float, new_scores: np.ndarray | None = None) -> dict:
     """Who each model approves at the cutoff that approves `approval_share` of `frame`: the
     rows both approve, the swap-ins (new only), the swap-outs (previous only) and the rest,
     with their event rates. A better model swaps in fewer events than it swaps out."""
     y = _outcomes(frame, target)
-    new_scores, old_scores = new.score(frame), previous.score(frame)
+    new_scores = new.score(frame) if new_scores is None else new_scores
+    old_scores = previous.score(frame)
     new_cut = float(np.quantile(new_scores, 1 - approval_share))
     old_cut = float(np.quantile(old_scores, 1 - approval_share))
     new_ok, old_ok = new_scores >= new_cut, old_scores >= old_cut
@@ -195,6 +198,6 @@ def save_run(run: TrainingRun, out: Path, policy) -> dict[str, object]:
     if run.challenger is not None:
         paths["challenger"] = save_challenger(run.challenger, out)
     paths["validation_json"] = out / "validation.json"
-    paths["validation_json"].write_text(json.dumps(run.report, indent=2, default=str), encoding="utf-8")
+    paths["validation_json"].write_text(json.dumps(run.report, indent=2, default=str, allow_nan=False), encoding="utf-8")
     paths["validation_html"] = write_validation(run.report, run.card.table(), out)
     return paths
