@@ -19,7 +19,8 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-Trend = Literal["auto", "ascending", "descending", "peak", "valley", "none"]
+from lendguard.policy.scoring import Trend
+
 MISSING_LABEL = "missing"  # the label of every feature's missing-value bin
 SMOOTHING = 0.5  # added to each side's count in a bin's WoE, so an empty side stays finite
 

@@ -125,7 +125,10 @@ def fit_scorecard(
     dropped: dict[str, str] = {}
     for name in candidates:
         column = frame[name]
-        feature_rules = BinningRules(rules.max_prebins, rules.max_bins, rules.min_bin_share, rules.trends.get(name, rules.default_trend), rules.unimodal_gain)
+        feature_rules = BinningRules(
+            max_prebins=rules.max_prebins, max_bins=rules.max_bins, min_bin_share=rules.min_bin_share,
+            trend=rules.trends.get(name, rules.default_trend), unimodal_gain=rules.unimodal_gain,
+        )
         if is_identifier(column):
             dropped[name] = f"looks like an identifier ({column.n_unique():,} distinct values in {column.len():,} rows)"
             continue
