@@ -8,6 +8,7 @@ import json
 
 import polars as pl
 import pytest
+from support import AS_OF, UserBuilder, as_of, decide, frames_of
 
 from lendguard.consent.access_log import AccessLog
 from lendguard.consent.gate import ConsentDeclarationError, gate
@@ -22,10 +23,11 @@ from lendguard.store.events import EventStore
 from lendguard.visibility.check import FAIL, NOT_ASSESSABLE, PASS
 from lendguard.visibility.data_use import CHECK_USES, VISIBILITY_USES
 from lendguard.visibility.decision import DecisionRenderer
+from lendguard.visibility.dimensions import active_checks
 from lendguard.visibility.service import VisibilityService, evaluate_store
-from support import AS_OF, UserBuilder, as_of, decide, frames_of
 
 POLICY = load_policy()
+ACTIVE = [c.code for c in active_checks(POLICY)]  # the checks the default policy decides by
 DEEP_CATEGORIES = [name for name, c in POLICY.consent.categories.items() if c.scope == "deep_credit"]
 DEEP_TYPES = [t for name in DEEP_CATEGORIES for t in POLICY.consent.categories[name].event_types]
 
@@ -37,14 +39,14 @@ def _needs_deep(code: str) -> bool:
 def test_refusing_the_optional_layer_is_never_a_risk_signal():
     row = decide(UserBuilder(consents=("basic_profile", "phone_device")).frames())
     assert not row["visible"]
-    for code, uses in CHECK_USES.items():
+    for code in ACTIVE:
         if _needs_deep(code):
             assert row[code] == NOT_ASSESSABLE, code
             assert row[f"{code}__advice"] == "consent_needed", code
         else:
             # Payment totals come as the de-identified aggregate: still assessed, still passing.
             assert row[code] == PASS, code
-    assert FAIL not in {row[c] for c in CHECK_USES}
+    assert FAIL not in {row[c] for c in ACTIVE}
     assert row["risk_level"] == "R0"
     document = DecisionRenderer(POLICY, as_of()).decision(row)
     advice = [c["advice"] for d in document["dimensions"] for c in d["checks"] if c["status"] == NOT_ASSESSABLE]
@@ -62,7 +64,7 @@ def test_a_grant_covers_only_its_purposes():
 
 def test_no_grant_at_all_leaves_every_data_check_not_assessable_and_asks_for_the_lowest_layer():
     row = decide(UserBuilder(consents=()).frames())
-    assert all(row[c] == NOT_ASSESSABLE for c, uses in CHECK_USES.items() if uses)
+    assert all(row[c] == NOT_ASSESSABLE for c in ACTIVE if CHECK_USES[c])
     document = DecisionRenderer(POLICY, as_of()).decision(row)
     cr01 = next(c for d in document["dimensions"] for c in d["checks"] if c["code"] == "CR01")
     assert cr01["advice"]["params"]["scope"] == "basic_profile"  # the aggregate opens under layer 1

@@ -35,6 +35,7 @@ from lendguard.loans.service import LendingService
 from lendguard.policy import Policy, load_policy
 from lendguard.store.events import EventStore
 from lendguard.synth.generate import synthetic_as_of
+from lendguard.visibility.credit_score import ScoreUnavailable
 from lendguard.visibility.decision import Decision
 from lendguard.visibility.service import VisibilityService, evaluate_user
 
@@ -128,6 +129,11 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, "http_error", str(exc.detail))
 
+    @app.exception_handler(ScoreUnavailable)
+    async def _no_score(request: Request, exc: ScoreUnavailable) -> JSONResponse:
+        # The policy decides by the learned score and no usable scorecard is served.
+        return _error(503, "no_model", str(exc))
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
@@ -204,7 +210,7 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
         tags=["visibility"],
         summary="Whether the user sees the loan entry, and why",
         response_model=Decision,
-        responses={404: {"model": ErrorResponse, "description": "No events for this user."}},
+        responses={404: {"model": ErrorResponse, "description": "No events for this user."}, 503: {"model": ErrorResponse, "description": "The policy decides by the learned score and no scorecard is served (no_model)."}},
     )
     def visibility(user_id: str, as_of: dt.datetime | None = Query(None, description="Evaluation time (ISO 8601); default now.")) -> Response:
         decision = service.decision(user_id, resolve_as_of(as_of))

@@ -1,12 +1,11 @@
 """HTTP routes of the scorecard (`/v1/score`, `/v1/users/{id}/score`): a score, its event
 probability and the reasons (codes, zh, en), from the model directory `score fit` wrote
-(LENDGUARD_SCORECARD, default `<data dir>/model`). The model is loaded once, on first use,
+(LENDGUARD_SCORECARD, else the policy's `scoring.model` under the data directory). The model is loaded once, on first use,
 and reloaded when its file changes; no model gives 503 `no_model`."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from pydantic import BaseModel, Field
 from lendguard.api.errors import error_response
 from lendguard.policy import Policy
 from lendguard.scoring.apply import score_frame
-from lendguard.scoring.artifact import MODEL_FILE, load_scorecard
+from lendguard.scoring.artifact import ScorecardSlot, scorecard_location
 from lendguard.scoring.scorecard import Scorecard, ScorecardError
 
 
@@ -40,24 +39,6 @@ class ScoreOut(BaseModel):
     model: dict[str, Any]
 
 
-class ModelSlot:
-    """The scorecard the routes serve, reloaded when scorecard.json changes on disk."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self._card: Scorecard | None = None
-        self._stamp: float | None = None
-
-    def get(self) -> Scorecard | None:
-        path = self.directory / MODEL_FILE if self.directory.is_dir() else self.directory
-        if not path.exists():
-            return None
-        stamp = path.stat().st_mtime
-        if self._card is None or stamp != self._stamp:
-            self._card, self._stamp = load_scorecard(path), stamp
-        return self._card
-
-
 def _documents(card: Scorecard, frame: pl.DataFrame, reason_count: int) -> list[dict]:
     scored = score_frame(card, frame, reason_count)
     about = {"target": card.target, "created_at": card.meta.get("created_at"), "policy_version": card.meta.get("policy_version")}
@@ -70,7 +51,7 @@ def _documents(card: Scorecard, frame: pl.DataFrame, reason_count: int) -> list[
 
 def score_router(data_dir: Path, policy: Policy, user_features: Callable[[str, dt.datetime | None], pl.DataFrame | None]) -> APIRouter:
     router = APIRouter(tags=["scoring"])
-    slot = ModelSlot(Path(os.environ.get("LENDGUARD_SCORECARD") or data_dir / "model"))
+    slot = ScorecardSlot(scorecard_location(policy, data_dir))
     count = policy.scoring.reason_count
 
     def card_or_error() -> Scorecard | JSONResponse:
@@ -79,7 +60,7 @@ def score_router(data_dir: Path, policy: Policy, user_features: Callable[[str, d
         except ScorecardError as exc:
             return error_response(503, "bad_model", str(exc))
         if card is None:
-            return error_response(503, "no_model", f"no scorecard at {slot.directory}: train one with `lendguard score fit --out {slot.directory}`")
+            return error_response(503, "no_model", f"no scorecard at {slot.location}: train one with `lendguard score fit --out {slot.location}`")
         return card
 
     @router.post("/v1/score", summary="Score applicants with the scorecard, with reasons", response_model=list[ScoreOut])

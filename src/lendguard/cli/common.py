@@ -16,6 +16,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from typer.core import TyperGroup
 
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy, PolicyError, load_policy
@@ -38,6 +39,19 @@ AsOfOption = Annotated[
     typer.Option("--as-of", help="Evaluation time (ISO, local policy time if no zone). Default: the synthetic data's as-of, else now."),
 ]
 DEFAULT_DATA_DIR = Path("lendguard-data")
+
+
+class KnownErrorsGroup(TyperGroup):
+    """The command group: errors any command may meet for want of a configured part (no
+    scorecard where the policy uses the score) end in a one-line message and exit 2."""
+
+    def invoke(self, ctx):
+        from lendguard.visibility.credit_score import ScoreUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except ScoreUnavailable as exc:
+            raise _fail(str(exc)) from exc
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:

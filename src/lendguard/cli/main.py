@@ -16,6 +16,7 @@ from lendguard.cli.common import (
     DEFAULT_DATA_DIR,
     AsOfOption,
     DataDir,
+    KnownErrorsGroup,
     PolicyPath,
     _as_of,
     _fail,
@@ -31,6 +32,7 @@ from lendguard.features.window import AsOf
 from lendguard.store.events import EventStore
 
 app = typer.Typer(
+    cls=KnownErrorsGroup,
     help="lendguard: who sees the loan entry, and why. Run `lendguard demo` for the whole job on synthetic data.",
     no_args_is_help=True,
     add_completion=False,
@@ -126,6 +128,7 @@ def evaluate(
     from lendguard.visibility.service import (
         VisibilityService,
         evaluate_population,
+        served_scorecard,
         write_decisions,
     )
 
@@ -146,7 +149,7 @@ def evaluate(
             dead.write(rejected)
             _print_rejections(rejected, str(dead.path) if rejected else None)
             step = progress.add_task("computing features and checks", total=None)
-            result = evaluate_population(frames, loaded, when)
+            result = evaluate_population(frames, loaded, when, scorecard=served_scorecard(loaded, data_dir))
             progress.update(step, total=1, completed=1)
         else:
             store = EventStore(data_dir)

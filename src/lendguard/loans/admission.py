@@ -68,9 +68,13 @@ def line_score(product: Product, loans: LoanPolicy) -> pl.Expr:
         (pl.col("spending_scenes"), saturation.scene_diversity, weights.scene_diversity),
         (pl.col("credit_history_years"), saturation.credit_history_years, weights.credit_history),
     ]
-    return pl.sum_horizontal(
-        [(column.cast(pl.Float64).fill_null(0.0) / float(full)).clip(0.0, 1.0) * float(weight) for column, full, weight in factors]
-    )
+    terms = [(column.cast(pl.Float64).fill_null(0.0) / float(full)).clip(0.0, 1.0) * float(weight) for column, full, weight in factors]
+    if weights.credit_score > 0:
+        # The learned score (visibility.credit_score), from nothing at the floor to in full at `credit_score_full`.
+        floor, span = float(saturation.credit_score_floor), float(saturation.credit_score_full - saturation.credit_score_floor)
+        learned = ((pl.col("credit_score").cast(pl.Float64) - floor) / span).clip(0.0, 1.0).fill_null(0.0)
+        terms.append(learned * float(weights.credit_score))
+    return pl.sum_horizontal(terms)
 
 
 def product_columns(product_id: str, product: Product, loans: LoanPolicy) -> list[pl.Expr]:

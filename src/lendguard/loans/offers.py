@@ -78,6 +78,8 @@ class Offer(BaseModel):
     reasons: list[Reason] = []
     notes: list[Text] = []
     pricing: Pricing | None = None
+    # The learned score that set part of the line and price, when the product weighs it.
+    credit_score: float | None = None
 
 
 class PriceCapError(ValueError):
@@ -190,6 +192,7 @@ def offer_of(product_id: str, row: dict[str, Any], policy: Policy, today: dt.dat
     return Offer(
         product_id=product_id, name=name, admitted=admitted, line=line if admitted else Decimal(0), daily_rate=daily_rate,
         apr=apr, summary=summary, reasons=reasons, notes=notes, pricing=pricing_of(schedule, apr) if admitted else None,
+        credit_score=row.get("credit_score") if product.line_weights.credit_score > 0 else None,
     )
 
 

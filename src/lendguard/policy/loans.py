@@ -40,10 +40,13 @@ class LineWeights(Strict):
     fund_retention: Decimal = Field(ge=0)
     scene_diversity: Decimal = Field(ge=0)
     credit_history: Decimal = Field(ge=0)
+    # The learned score (the scorecard at `scoring.model`); 0 leaves line and price to the
+    # three factors above.
+    credit_score: Decimal = Field(default=Decimal(0), ge=0)
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> LineWeights:
-        total = self.fund_retention + self.scene_diversity + self.credit_history
+        total = self.fund_retention + self.scene_diversity + self.credit_history + self.credit_score
         if total != 1:
             raise ValueError(f"line weights must sum to 1, they sum to {total}")
         return self
@@ -111,6 +114,15 @@ class LineSaturation(Strict):
     fund_retention_days: Decimal = Field(gt=0)
     scene_diversity: Decimal = Field(gt=0)
     credit_history_years: Decimal = Field(gt=0)
+    # The score counts nothing at or below the floor and in full at `credit_score_full`.
+    credit_score_floor: Decimal
+    credit_score_full: Decimal
+
+    @model_validator(mode="after")
+    def _score_range(self) -> LineSaturation:
+        if self.credit_score_full <= self.credit_score_floor:
+            raise ValueError(f"credit_score_full {self.credit_score_full} must be above credit_score_floor {self.credit_score_floor}")
+        return self
 
 
 class DelinquencyBucket(Strict):

@@ -76,12 +76,30 @@ class Windows(Strict):
         return self.lookback_days // self.days_per_month
 
 
+CREDIT_CHECKS = ("CR01", "CR02", "CR03", "CR04", "CR05")
+
+
 class CreditPolicy(Strict):
+    # Which checks make up the first dimension: the fixed thresholds CR01-CR04, the learned
+    # score CR05 (the scorecard at `scoring.model`), or any mix of them.
+    checks: list[str] = Field(min_length=1)
     min_payments_per_month: int = Field(ge=0)
     min_wealth_holding_days: int = Field(ge=0)
     min_wealth_balance: Decimal = Field(ge=0)
     min_credit_history_years: float = Field(ge=0)
     max_high_risk_contact_share: float = Share
+    min_score: float  # CR05 fails strictly below this score
+    # Scorecard features CR05's advice never asks a user to change (where they live...).
+    fixed_features: list[str] = []
+
+    @model_validator(mode="after")
+    def _known_checks(self) -> CreditPolicy:
+        unknown = [c for c in self.checks if c not in CREDIT_CHECKS]
+        if unknown:
+            raise ValueError(f"checks {unknown} are not credit checks; choose from {list(CREDIT_CHECKS)}")
+        if len(set(self.checks)) != len(self.checks):
+            raise ValueError(f"checks {self.checks} name a check twice")
+        return self
 
 
 class RestrictedGroup(Strict):

@@ -77,4 +77,5 @@ class ScoringPolicy(Strict):
     monitoring: MonitoringPolicy
     validation: ValidationPolicy
     challenger: ChallengerPolicy
+    model: str = Field(min_length=1)  # the served scorecard's directory (relative: to the data directory)
     reason_count: int = Field(ge=1, le=10)  # reasons given with a score (the adverse-action explanation)

@@ -6,7 +6,9 @@ rate, WoE, points). Versioned by `format`; loading validates the file and names 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,8 +91,9 @@ def load_scorecard(path: Path) -> Scorecard:
     model = path / MODEL_FILE if path.is_dir() else path
     if not model.exists():
         raise ScorecardError(f"no scorecard at {model} (train one with `lendguard score fit`)")
+    raw = model.read_bytes()
     try:
-        record = ScorecardFile.model_validate(json.loads(model.read_text(encoding="utf-8")))
+        record = ScorecardFile.model_validate(json.loads(raw.decode("utf-8")))
     except json.JSONDecodeError as exc:
         raise ScorecardError(f"{model} is not JSON: {exc}") from exc
     except ValidationError as exc:
@@ -106,5 +109,39 @@ def load_scorecard(path: Path) -> Scorecard:
             for f in record.features
         ],
         intercept=record.intercept, scale=Scale(**record.scale), iv=record.iv, dropped=record.dropped,
-        meta={**record.meta, "policy_version": record.policy_version, "policy_sha256": record.policy_sha256, "created_at": record.created_at.isoformat()},
+        meta={**record.meta, "policy_version": record.policy_version, "policy_sha256": record.policy_sha256, "created_at": record.created_at.isoformat(),
+              "sha256": hashlib.sha256(raw).hexdigest()},
     )
+
+
+def scorecard_location(policy: Any, data_dir: Path) -> Path:
+    """Where the served scorecard lives: LENDGUARD_SCORECARD, else the policy's
+    `scoring.model` (relative paths against the data directory)."""
+    configured = os.environ.get("LENDGUARD_SCORECARD") or policy.scoring.model
+    path = Path(configured)
+    return path if path.is_absolute() else Path(data_dir) / path
+
+
+class ScorecardSlot:
+    """A served scorecard, read on first use and again whenever its file changes, so a
+    retrained model is picked up without a restart. `get()` is None while there is none."""
+
+    def __init__(self, location: Path):
+        self.location = Path(location)
+        self._card: Scorecard | None = None
+        self._stamp: tuple[float, int] | None = None
+
+    @property
+    def file(self) -> Path:
+        return self.location / MODEL_FILE if self.location.is_dir() else self.location
+
+    def get(self) -> Scorecard | None:
+        path = self.file
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (stat.st_mtime, stat.st_size)
+        if self._card is None or stamp != self._stamp:
+            self._card, self._stamp = load_scorecard(path), stamp
+        return self._card

@@ -34,7 +34,7 @@ def training_table(data_dir: Path, policy=None) -> pl.DataFrame:
     from lendguard.store.events import EventStore
     from lendguard.synth.generate import synthetic_as_of
     from lendguard.synth.outcomes import OUTCOMES
-    from lendguard.visibility.service import evaluate_store
+    from lendguard.visibility.service import store_features
 
     data_dir = Path(data_dir)
     outcomes_path = data_dir / OUTCOMES
@@ -42,8 +42,7 @@ def training_table(data_dir: Path, policy=None) -> pl.DataFrame:
     if as_of is None or not outcomes_path.exists():
         raise DatasetError(f"no synthetic population with outcomes in {data_dir}: run `lendguard synth` first")
     policy = policy or load_policy()
-    result = evaluate_store(EventStore(data_dir), policy, AsOf.of(as_of, policy), actor="scoring")
-    features = result.features
+    features = store_features(EventStore(data_dir), policy, AsOf.of(as_of, policy), actor="scoring")
     columns = feature_columns(features)
     outcomes = pl.read_parquet(outcomes_path)
     return features.select(ID_COLUMN, *columns).join(outcomes, on=ID_COLUMN, how="inner")

@@ -53,6 +53,8 @@ class Check:
     thresholds: Callable[[Policy], dict[str, Any]]
     status: Callable[[Policy, AsOf], pl.Expr]
     advice: Callable[[Policy, AsOf], Advice]
+    # Further row values the texts read (beyond `measured`), e.g. the score's reasons.
+    context: tuple[str, ...] = ()
 
     def advice_column(self, param: str | None = None) -> str:
         return f"{self.code}__advice" if param is None else f"{self.code}__{param}"

@@ -28,6 +28,8 @@ CHECK_USES: dict[str, tuple[DataUse, ...]] = {
     "CR02": (ASSETS,),
     "CR03": (CREDIT_HISTORY,),
     "CR04": (SOCIAL,),
+    # The score reads the credit dimension's data, so it needs what CR01-CR04 need together.
+    "CR05": (PAYMENT_TOTALS, ASSETS, CREDIT_HISTORY, SOCIAL),
     "RG01": (DEVICE,),
     "RG02": (DEVICE,),
     "RG03": (DEVICE,),

@@ -20,7 +20,7 @@ from lendguard.features.window import AsOf
 from lendguard.policy import Policy
 from lendguard.visibility.check import CONSENT_NEEDED, DIMENSIONS, PASS, Check
 from lendguard.visibility.data_use import CHECK_USES
-from lendguard.visibility.dimensions import ALL_CHECKS
+from lendguard.visibility.dimensions import active_checks
 from lendguard.visibility.engine import override_column
 
 Status = Literal["pass", "warn", "fail", "not_assessable"]
@@ -65,6 +65,7 @@ class Decision(BaseModel):
     as_of: dt.datetime
     policy_version: str
     policy_sha256: str
+    scorecard_sha256: str | None = None  # the learned score's model, when the policy decides by it
     reason_codes: list[str]
     failed_dimensions: list[str]
     summary: Text
@@ -126,6 +127,9 @@ def _extra_params(check: Check, params: dict[str, Any]) -> dict[str, Any]:
         send = params["direction"] == "send"
         extra["direction_zh"] = "发出" if send else "收取"
         extra["direction_en"] = "Send" if send else "Receive"
+    if check.code == "CR05":
+        extra["score_reasons_zh"] = "".join(params.get("credit_score_reasons_zh") or []) or "-"
+        extra["score_reasons_en"] = " ".join(params.get("credit_score_reasons_en") or []) or "-"
     if check.code == "DS06":
         zh, en = [], []
         names = {"rooted": ("恢复官方系统", "restore the official system"), "modified_client": ("改用官方客户端", "use the official client"), "malware": ("清除恶意软件", "remove the malware")}
@@ -155,8 +159,9 @@ class DecisionRenderer:
         self.catalogue = texts()
         self.context = {"months": as_of.months, "lookback_days": as_of.lookback_days}
         self.meta = {}
-        self.checks_by_dimension = {d: [c for c in ALL_CHECKS if c.dimension == d] for d in DIMENSIONS}
-        for check in ALL_CHECKS:
+        checks = active_checks(policy)
+        self.checks_by_dimension = {d: [c for c in checks if c.dimension == d] for d in DIMENSIONS}
+        for check in checks:
             advice = check.advice(policy, as_of)
             thresholds = check.thresholds(policy)
             self.meta[check.code] = (
@@ -173,7 +178,8 @@ class DecisionRenderer:
         measured = {name: row.get(name) for name in check.measured}
         advice_kind = row.get(check.advice_column())
         advice_params = {name: row.get(check.advice_column(name)) for name in param_names} if advice_kind else {}
-        params = {**measured, **thresholds, **advice_params, **self.context}
+        context = {name: row.get(name) for name in check.context}
+        params = {**measured, **context, **thresholds, **advice_params, **self.context}
         params.update(_extra_params(check, params))
         params = _Params(params)
         advice = None
@@ -299,6 +305,7 @@ class DecisionRenderer:
             "as_of": self.as_of.at.isoformat(),
             "policy_version": self.policy.version,
             "policy_sha256": self.policy.sha256,
+            "scorecard_sha256": row.get("credit_score_model"),
             "reason_codes": list(row["reason_codes"]),
             "failed_dimensions": failed,
             "summary": summary,

@@ -16,7 +16,7 @@ from lendguard.visibility.check import (
     Check,
 )
 from lendguard.visibility.data_use import CHECK_USES
-from lendguard.visibility.dimensions import ALL_CHECKS
+from lendguard.visibility.dimensions import active_checks
 
 
 def check_columns(check: Check, policy: Policy, as_of: AsOf) -> list[pl.Expr]:
@@ -78,14 +78,15 @@ def dimension_status(codes: list[str]) -> pl.Expr:
 
 def evaluate_features(features: pl.DataFrame, policy: Policy, as_of: AsOf) -> pl.DataFrame:
     """Decisions for every user in `features`: check statuses, advice, dimensions, visibility."""
+    checks = active_checks(policy)
     by_dimension: dict[str, list[str]] = {d: [] for d in DIMENSIONS}
     check_exprs: list[pl.Expr] = []
-    for check in ALL_CHECKS:
+    for check in checks:
         by_dimension[check.dimension].append(check.code)
         check_exprs += check_columns(check, policy, as_of)
     dimension_exprs = [dimension_status(codes).alias(f"dim_{d}") for d, codes in by_dimension.items()]
     blocked = [pl.col(f"dim_{d}").is_in([FAIL, NOT_ASSESSABLE]) for d in DIMENSIONS]
-    reason_codes = _names_where([(c.code, pl.col(c.code).is_in([FAIL, NOT_ASSESSABLE])) for c in ALL_CHECKS])
+    reason_codes = _names_where([(c.code, pl.col(c.code).is_in([FAIL, NOT_ASSESSABLE])) for c in checks])
     failed_dimensions = _names_where(list(zip(DIMENSIONS, blocked, strict=True)))
     return (
         features.lazy()
@@ -111,10 +112,10 @@ def _names_where(named: list[tuple[str, pl.Expr]]) -> pl.Expr:
     )
 
 
-def decision_columns() -> list[str]:
+def decision_columns(policy: Policy) -> list[str]:
     """Columns of a population's decision table (everything but the raw features)."""
     columns = ["user_id", "visible", "failed_dimensions", "reason_codes"]
     columns += [f"dim_{d}" for d in DIMENSIONS]
-    for check in ALL_CHECKS:
+    for check in active_checks(policy):
         columns.append(check.code)
     return columns

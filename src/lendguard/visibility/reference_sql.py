@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -199,12 +200,15 @@ def reference_query(
     risk_table: str = "risk_states",
     checks: bool = False,
     consent_at: dt.datetime | None = None,
+    scorecard: Any = None,
 ) -> str:
     """One SELECT: user_id, dim_<name> (TRUE = passes) for the eight dimensions, visible.
 
     With `checks`, also one boolean per check code (TRUE = blocks: fails or not assessable).
     `risk_table` names a relation (user_id, risk_level, risk_since, risk_recovers_at).
     Grants are read as in force at `consent_at` (now by default, like the engine).
+    `scorecard` (a `Scorecard`, read here as its table of bins and points) is required when
+    the policy's credit dimension lists the score check CR05.
     """
     v = policy.visibility
     credit, region, kyc, pb = v.credit, v.region, v.kyc, v.payment_behaviour
@@ -296,6 +300,7 @@ def reference_query(
         "CR02": f"coalesce(wealth_holding_days, -1) < {_num(credit.min_wealth_holding_days)}",
         "CR03": f"credit_history_years IS NULL OR credit_history_years < {_num(credit.min_credit_history_years)}",
         "CR04": f"high_risk_contact_share > {_num(credit.max_high_risk_contact_share)}",
+        "CR05": "credit_score IS NULL OR credit_score < " + _num(float(credit.min_score)),
         # 2 region
         "RG01": f"location_signals = 0 OR location_agreement < {region.min_agreeing_location_signals}",
         "RG02": f"coalesce({_in('province', region.unlicensed_provinces)}, FALSE)",
@@ -331,8 +336,18 @@ def reference_query(
         # 8 anti-fraud
         "AF01": hidden,
     }
+    credit_checks = [c for c in ("CR01", "CR02", "CR03", "CR04", "CR05") if c in credit.checks]
+    for code in {"CR01", "CR02", "CR03", "CR04", "CR05"} - set(credit_checks):
+        del check_sql[code]
+    score_sql = "NULL::DOUBLE"
+    if "CR05" in credit_checks:
+        if scorecard is None:
+            raise ValueError("the policy decides by the score (CR05): pass the scorecard")
+        aliases = {"payments_per_month": f"(payments / {months})"}
+        aliases |= {f"spend_month_{i}": f"coalesce(spend_{i}, 0.0)" for i in range(months)}
+        score_sql = scorecard_sql(scorecard, aliases)
     by_dimension = {
-        "credit": ["CR01", "CR02", "CR03", "CR04"],
+        "credit": credit_checks,
         "region": ["RG01", "RG02", "RG03", "RG04"],
         "kyc": ["KY01", "KY02", "KY03", "KY04", "KY05"],
         "payment_behaviour": ["PB01", "PB02", "PB03", "PB04", "PB05", "PB06"],
@@ -622,13 +637,44 @@ bucketed AS (
 checked AS (
   SELECT user_id,
     {check_columns}
-  FROM (SELECT *, {batch_open} AS batch_open FROM bucketed)
+  FROM (SELECT *, {batch_open} AS batch_open, round({score_sql}, 2) AS credit_score FROM bucketed)
 )
 SELECT user_id,
   {dim_columns},
   {visible} AS visible{extra_checks}
 FROM checked
 """
+
+
+# Columns of the query's last stage a scorecard may read (engine names, same meaning).
+REFERENCE_FEATURES = frozenset(
+    """payments offline_payments night_payments bill_payments_quarter device_switches debit_banks
+    credit_card_repayments wealth_holding_days credit_history_years contacts high_risk_contacts
+    offline_share night_share monthly_volatility high_risk_contact_share risky_wifi_share security_score red_packets
+    lbs_province phone_province ip_province province city""".split()
+)
+
+
+def scorecard_sql(card: Any, aliases: Mapping[str, str]) -> str:
+    """The score as one SQL sum of a CASE per feature, from the card's bins and points:
+    numeric bin i is [edge i-1, edge i); null, NaN and unseen categories take the
+    missing bin (the last)."""
+    terms = []
+    for feature in card.features:
+        name, bins, points = feature.name, feature.bins, [float(p) for p in feature.points]
+        if name not in REFERENCE_FEATURES and name not in aliases:
+            raise ValueError(f"the reference query does not compute the scorecard's feature {name!r}")
+        column = aliases.get(name, name)
+        if bins.kind == "numeric":
+            value = f"CAST({column} AS DOUBLE)"
+            cases = [f"WHEN {value} IS NULL OR isnan({value}) THEN {_num(points[-1])}"]
+            cases += [f"WHEN {value} < {_num(float(edge))} THEN {_num(points[i])}" for i, edge in enumerate(bins.edges)]
+            terms.append(f"(CASE {' '.join(cases)} ELSE {_num(points[len(bins.edges)])} END)")
+        else:
+            value = f"CAST({column} AS VARCHAR)"
+            cases = [f"WHEN {_in(value, group)} THEN {_num(points[k])}" for k, group in enumerate(bins.groups) if group]
+            terms.append(f"(CASE {' '.join(cases)} ELSE {_num(points[-1])} END)")
+    return " + ".join(terms) if terms else "0.0"
 
 
 def risk_relation(risk: pl.DataFrame | None) -> pl.DataFrame:
@@ -647,6 +693,7 @@ def evaluate_reference(
     checks: bool = False,
     con: duckdb.DuckDBPyConnection | None = None,
     consent_at: dt.datetime | None = None,
+    scorecard: Any = None,
 ) -> pl.DataFrame:
     """Run the reference query over the given part files; one row per user."""
     own = con is None
@@ -654,7 +701,7 @@ def evaluate_reference(
     try:
         con.register("risk_states", risk_relation(risk).to_arrow())
         sources = parquet_sources(con, part_files)
-        query = reference_query(policy, as_of, sources, "risk_states", checks=checks, consent_at=consent_at)
+        query = reference_query(policy, as_of, sources, "risk_states", checks=checks, consent_at=consent_at, scorecard=scorecard)
         return pl.from_arrow(con.sql(query).to_arrow_table())
     finally:
         if own:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -21,12 +22,15 @@ from lendguard.features.build import RISK_STATE_SCHEMA, compute_features
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
 from lendguard.reviews.service import active_check_overrides
+from lendguard.scoring.artifact import ScorecardSlot, scorecard_location
+from lendguard.scoring.scorecard import Scorecard
 from lendguard.store.catalog import as_utc, risk_states
 from lendguard.store.decisions import DecisionCache
 from lendguard.store.events import EventStore
+from lendguard.visibility.credit_score import score_needed, with_credit_score
 from lendguard.visibility.data_use import VISIBILITY_USES
 from lendguard.visibility.decision import DecisionRenderer
-from lendguard.visibility.dimensions import ALL_CHECKS
+from lendguard.visibility.dimensions import active_checks
 from lendguard.visibility.engine import (
     decision_columns,
     evaluate_features,
@@ -48,6 +52,8 @@ KEY_MEASURES = (
     "wealth_holding_days",
     "credit_history_years",
     "high_risk_contact_share",
+    "credit_score",
+    "credit_score_model",
     "offline_share",
     "monthly_volatility",
     "night_share",
@@ -82,6 +88,20 @@ def load_risk_states(store: EventStore, user_id: str | None = None) -> pl.DataFr
     return frame
 
 
+def gated_features(
+    frames: Mapping[str, pl.LazyFrame | pl.DataFrame],
+    policy: Policy,
+    as_of: AsOf,
+    risk: pl.DataFrame | None = None,
+    users: pl.LazyFrame | None = None,
+    consent_at: dt.datetime | None = None,
+    overrides: pl.DataFrame | None = None,
+) -> tuple[GatedData, pl.DataFrame]:
+    """What the data gate lets through, and the features computed from it."""
+    gated = gate(frames, VISIBILITY_USES, policy, as_of, consent_at or dt.datetime.now(dt.timezone.utc), users)
+    return gated, compute_features(gated, as_of, policy, risk, gated.users, override_columns(overrides, policy))
+
+
 def evaluate_population(
     frames: Mapping[str, pl.LazyFrame | pl.DataFrame],
     policy: Policy,
@@ -90,22 +110,47 @@ def evaluate_population(
     users: pl.LazyFrame | None = None,
     consent_at: dt.datetime | None = None,
     overrides: pl.DataFrame | None = None,
+    scorecard: Scorecard | None = None,
 ) -> PopulationResult:
     """Decide every user in `frames`, reading only what the data gate lets through under
     the grants in force at `consent_at` (now by default: a withdrawal applies at once).
-    `overrides` (user_id, check_code, review_id, reason_code) are checks human reviews cleared."""
+    `overrides` (user_id, check_code, review_id, reason_code) are checks human reviews cleared.
+    `scorecard` is the learned score's model, required when the policy uses the score."""
     started = time.perf_counter()
-    gated = gate(frames, VISIBILITY_USES, policy, as_of, consent_at or dt.datetime.now(dt.timezone.utc), users)
-    features = compute_features(gated, as_of, policy, risk, gated.users, override_columns(overrides, policy))
+    gated, features = gated_features(frames, policy, as_of, risk, users, consent_at, overrides)
+    features = with_credit_score(features, policy, scorecard)
     middle = time.perf_counter()
     decisions = evaluate_features(features, policy, as_of)
     done = time.perf_counter()
     return PopulationResult(features, decisions, as_of, policy, middle - started, done - middle, gated)
 
 
+_SLOTS: dict[Path, ScorecardSlot] = {}
+
+
+def served_scorecard(policy: Policy, data_dir: Path) -> Scorecard | None:
+    """The scorecard the policy's score reads (None when the policy does not use the
+    score, or none is there yet); re-read when its file changes."""
+    if not score_needed(policy):
+        return None
+    location = scorecard_location(policy, data_dir).resolve()
+    slot = _SLOTS.setdefault(location, ScorecardSlot(location))
+    return slot.get()
+
+
+def store_features(store: EventStore, policy: Policy, as_of: AsOf, actor: str = "system") -> pl.DataFrame:
+    """Every stored user's features (through the data gate, the read logged), without the
+    learned score: what a scorecard is trained on, before there is one."""
+    overrides = active_check_overrides(store.engine)
+    gated, features = gated_features(store.scan_all(), policy, as_of, load_risk_states(store), store.scan_users(), overrides=overrides)
+    AccessLog(store.engine, store.data_dir).record(gated, VISIBILITY_USES, actor)
+    return features
+
+
 def evaluate_store(store: EventStore, policy: Policy, as_of: AsOf, actor: str = "system") -> PopulationResult:
     overrides = active_check_overrides(store.engine)
-    result = evaluate_population(store.scan_all(), policy, as_of, load_risk_states(store), store.scan_users(), overrides=overrides)
+    card = served_scorecard(policy, store.data_dir)
+    result = evaluate_population(store.scan_all(), policy, as_of, load_risk_states(store), store.scan_users(), overrides=overrides, scorecard=card)
     AccessLog(store.engine, store.data_dir).record(result.gated, VISIBILITY_USES, actor)
     return result
 
@@ -117,7 +162,8 @@ def evaluate_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str, 
     if not any(frame.height for frame in events.values()):
         return None
     overrides = active_check_overrides(store.engine, [user_id])
-    result = evaluate_population(events, policy, as_of, load_risk_states(store, user_id), overrides=overrides)
+    card = served_scorecard(policy, store.data_dir)
+    result = evaluate_population(events, policy, as_of, load_risk_states(store, user_id), overrides=overrides, scorecard=card)
     AccessLog(store.engine, store.data_dir).record(result.gated, VISIBILITY_USES, actor, user_id=user_id)
     return result
 
@@ -141,18 +187,26 @@ class VisibilityService:
         self.records = DecisionRecords(store.engine, store.data_dir, evidence)
         self._schemas: dict[tuple, pl.Schema] = {}
 
-    def row_schema(self, as_of: AsOf) -> pl.Schema:
+    def cache_key(self, card: Scorecard | None) -> str:
+        """Cached rows are valid for one policy and, when it uses the score, one scorecard."""
+        if card is None:
+            return self.policy.sha256
+        return hashlib.sha256(f"{self.policy.sha256}:{card.meta.get('sha256')}".encode()).hexdigest()
+
+    def row_schema(self, as_of: AsOf, card: Scorecard | None = None) -> pl.Schema:
         key = (as_of.local_date, as_of.months)
         if key not in self._schemas:
-            self._schemas[key] = evaluate_population({}, self.policy, as_of).decisions.schema
+            self._schemas[key] = evaluate_population({}, self.policy, as_of, scorecard=card).decisions.schema
         return self._schemas[key]
 
     def decision_row(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
-        row = self.cache.get(user_id, as_of.at, self.policy.sha256, self.row_schema(as_of))
+        card = served_scorecard(self.policy, self.store.data_dir)
+        schema, key = self.row_schema(as_of, card), self.cache_key(card)
+        row = self.cache.get(user_id, as_of.at, key, schema)
         if row is None:
             row = decide_user(self.store, self.policy, as_of, user_id)
             if row is not None:
-                self.cache.put(pl.DataFrame([row], schema=self.row_schema(as_of)), as_of.at, self.policy.sha256)
+                self.cache.put(pl.DataFrame([row], schema=schema), as_of.at, key)
         return row
 
     def decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
@@ -174,14 +228,14 @@ class VisibilityService:
     def evaluate_all(self, as_of: AsOf) -> PopulationResult:
         """Decide the whole population and refresh the cache with its rows."""
         result = evaluate_store(self.store, self.policy, as_of)
-        self.cache.put(result.decisions, as_of.at, self.policy.sha256)
+        self.cache.put(result.decisions, as_of.at, self.cache_key(served_scorecard(self.policy, self.store.data_dir)))
         return result
 
 
-def decision_table(decisions: pl.DataFrame) -> pl.DataFrame:
+def decision_table(decisions: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     """The compact per-user table written as Parquet: statuses, advice and key measures."""
     advice = [c for c in decisions.columns if "__" in c]
-    keep = decision_columns() + [m for m in KEY_MEASURES if m in decisions.columns] + advice
+    keep = decision_columns(policy) + [m for m in KEY_MEASURES if m in decisions.columns] + advice
     return decisions.select(keep)
 
 
@@ -194,7 +248,7 @@ def write_decisions(
     """decisions.parquet (the table) and decisions.jsonl (one compact decision per user)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
-    table = decision_table(result.decisions).with_columns(
+    table = decision_table(result.decisions, result.policy).with_columns(
         pl.lit(result.policy.version).alias("policy_version"),
         pl.lit(result.policy.sha256).alias("policy_sha256"),
         pl.lit(result.as_of.at).alias("as_of"),
@@ -219,7 +273,8 @@ def write_decisions(
         "as_of": result.as_of.at.isoformat(),
         "policy_version": result.policy.version,
         "policy_sha256": result.policy.sha256,
-        "checks": [c.code for c in ALL_CHECKS],
+        "checks": [c.code for c in active_checks(result.policy)],
     }
     (out_dir / "decisions.meta.json").write_text(json.dumps(meta, indent=2))
     return written
+

@@ -1,5 +1,6 @@
 """The eight dimensions of entry visibility (SPEC §1), one module each."""
 
+from lendguard.policy import Policy
 from lendguard.visibility.check import Check
 from lendguard.visibility.dimensions import (
     anti_fraud,
@@ -23,3 +24,10 @@ ALL_CHECKS: tuple[Check, ...] = (
     *anti_fraud.CHECKS,
 )
 CHECKS_BY_CODE: dict[str, Check] = {c.code: c for c in ALL_CHECKS}
+
+
+def active_checks(policy: Policy) -> tuple[Check, ...]:
+    """The checks this policy decides by: every check, except that the credit dimension
+    holds only those `visibility.credit.checks` lists (thresholds, the score, or both)."""
+    chosen = set(policy.visibility.credit.checks)
+    return tuple(c for c in ALL_CHECKS if c.dimension != credit.DIMENSION or c.code in chosen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from lendguard.events.columns import MONEY_DTYPE
+from lendguard.visibility import credit_score as cs
 from lendguard.visibility.check import Advice, Check, ceil_int, graded
 
 DIMENSION = "credit"
@@ -72,6 +73,28 @@ def _contacts_advice(policy, as_of):
     return Advice(variant=pl.when(failing).then(pl.lit("remove_contacts")), params={"count": pl.when(failing).then(remove)})
 
 
+def _score_status(policy, as_of):
+    score = pl.col(cs.SCORE)
+    return graded(score < policy.visibility.credit.min_score, unknown=score.is_null())
+
+
+def _score_advice(policy, as_of):
+    failing = pl.col(cs.SCORE) < policy.visibility.credit.min_score
+    variant = (
+        pl.when(failing & pl.col(cs.FIX_FEATURE).is_not_null())
+        .then(pl.lit("raise_feature"))
+        .when(failing & pl.col(cs.FIX_COUNT).is_not_null())
+        .then(pl.lit("raise_several"))
+        .when(failing)
+        .then(pl.lit("out_of_reach"))
+    )
+    params = {name: pl.col(column) for name, column in (
+        ("shortfall", cs.SHORTFALL), ("feature", cs.FIX_FEATURE), ("band", cs.FIX_BAND),
+        ("points", cs.FIX_POINTS), ("features", cs.FIX_FEATURES), ("count", cs.FIX_COUNT),
+    )}
+    return Advice(variant=variant, params=params, not_fixable=frozenset({"out_of_reach"}))
+
+
 CHECKS = (
     Check(
         code="CR01",
@@ -111,5 +134,15 @@ CHECKS = (
         thresholds=lambda p: {"max_high_risk_contact_share": p.visibility.credit.max_high_risk_contact_share},
         status=_contacts_status,
         advice=_contacts_advice,
+    ),
+    Check(
+        code=cs.SCORE_CHECK,
+        dimension=DIMENSION,
+        name="credit_score",
+        measured=(cs.SCORE, cs.CODES),
+        thresholds=lambda p: {"min_score": p.visibility.credit.min_score},
+        status=_score_status,
+        advice=_score_advice,
+        context=(cs.REASONS_ZH, cs.REASONS_EN),
     ),
 )
