@@ -30,6 +30,7 @@ GRADE_ORDER: dict[str, int] = {"C": 0, "B": 1, "A": 2}
 
 from lendguard.policy.base import Bilingual, Share, Strict  # noqa: E402  (re-exported)
 from lendguard.policy.loans import LoanPolicy  # noqa: E402
+from lendguard.policy.audit import AuditPolicy  # noqa: E402
 from lendguard.policy.scoring import ScoringPolicy  # noqa: E402
 
 
@@ -560,6 +561,7 @@ class PolicyDocument(Strict):
     fraud: FraudPolicy
     loans: LoanPolicy
     scoring: ScoringPolicy
+    audit: AuditPolicy
 
 
 def version_key(version: str) -> tuple[int, ...]:
