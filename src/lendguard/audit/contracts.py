@@ -74,7 +74,7 @@ def _sentences(text: str, lang: str) -> list[tuple[int, str]]:
 
 
 def _first(pieces, markers: str, value: str, lang: str, flags=0, skip=True) -> Read | None:
-    pattern = re.compile(rf"(?:{markers}).{{0,40}}?{value}", flags)
+    pattern = re.compile(rf"(?:{markers}).{{0,60}}?{value}", flags)
     for line, sentence in pieces:
         lowered = sentence.lower()
         if skip and any(word in lowered for word in _SKIP[lang]):

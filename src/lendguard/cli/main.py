@@ -402,6 +402,7 @@ def policy_show(policy: PolicyPath = None) -> None:
 
 
 # ---- sub-commands defined in their own modules -------------------------------------------
+from lendguard.cli.audit_cmd import audit_command  # noqa: E402
 from lendguard.cli.consent_cmd import consent_app, export_app, retention_app  # noqa: E402
 from lendguard.cli.evidence_cmd import app as evidence_app  # noqa: E402
 from lendguard.cli.fraud_cmd import app as fraud_app  # noqa: E402
@@ -420,6 +421,7 @@ app.add_typer(loans_app, name="loan")
 app.add_typer(score_app, name="score")
 app.add_typer(loans_app, name="loans", hidden=True)  # the name before `loan`; kept so scripts keep working
 app.command("offer")(offer_command)
+app.command("audit")(audit_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
