@@ -270,9 +270,13 @@ def demo(
 
     fit_command(out=data_dir / "model", data=None, dataset=Dataset.synthetic, target=None, event=None, features=None, exclude=None,
                 time_column=None, previous=None, challenger=True, seed=seed, data_dir=data_dir, policy_path=policy)
+    console.rule("compliance audit of our own products (policy, contract templates, consent screens, retention)")
+    from lendguard.cli.audit_cmd import audit_command
+
+    audit_command(target=None, own=True, corpus=False, classifier=False, out=data_dir / "audit", lang="en", fail_on="low", policy=policy)
     console.print(
         "Next: [bold]lendguard explain USER_ID[/] (e.g. u00000001), [bold]lendguard offer USER_ID[/], "
-        "[bold]lendguard loan statement LOAN_ID[/], [bold]lendguard score apply --model "
+        "[bold]lendguard loan statement LOAN_ID[/], [bold]lendguard audit --corpus[/], [bold]lendguard score apply --model "
         f"{data_dir / 'model'} --dataset synthetic[/] or [bold]lendguard serve[/]."
     )
 

@@ -279,7 +279,10 @@ class Servicer:
             charge, exact = self._charge_at(principal, rate)
         current = future[0]
         if charge:
-            current.interest_exact = text_of(frac(current.interest_exact) + exact)
+            # The exact record grows by the charge as rounded and paid, so it keeps rounding to
+            # what is posted (the unrounded charge could round the period's total back down,
+            # and the next accrual would then post a negative amount).
+            current.interest_exact = text_of(frac(current.interest_exact) + Fraction(charge) * Fraction(self.money.unit))
             current.interest_accrued += charge
             current.interest_paid += charge
             current.interest_minor = max(current.interest_minor, current.interest_accrued)
