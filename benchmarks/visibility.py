@@ -130,7 +130,13 @@ def prepare_store(args: argparse.Namespace, policy: Policy) -> tuple[EventStore,
 def _progress(total: int):
     """A progress callback (rich bar on a terminal, one line per chunk otherwise) and a finisher."""
     if sys.stdout.isatty():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         bar = Progress("generating", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         task = bar.add_task("users", total=total)
@@ -162,7 +168,7 @@ def warm_file_cache(store: EventStore) -> None:
 
 # ---- 2. our engine (child process) ----------------------------------------------------------
 def phase_ours(args: argparse.Namespace) -> None:
-    from lendguard.visibility.dimensions import ALL_CHECKS
+    from lendguard.visibility.dimensions import active_checks
     from lendguard.visibility.service import evaluate_store
 
     policy = load_policy(args.policy)
@@ -181,7 +187,7 @@ def phase_ours(args: argparse.Namespace) -> None:
         "user_id",
         "visible",
         *[(~pl.col(f"dim_{d}").is_in(BLOCKING)).alias(f"dim_{d}") for d in DIMENSION_NAMES],
-        *[c.code for c in ALL_CHECKS],
+        *[c.code for c in active_checks(policy)],
     )
     out = Path(args.result)
     flags.write_parquet(out.with_suffix(".parquet"))
@@ -279,14 +285,14 @@ def compare(ours: pl.DataFrame, limit: pl.DataFrame, store: EventStore, policy: 
         if n:
             print(f"  {f:<24} {n:>10,} users differ (ours pass {joined[f].sum():,}, sql pass {joined[f'{f}_sql'].sum():,})")
     # Re-run the query (untimed) with its per-check columns for the first disagreeing users.
-    from lendguard.visibility.dimensions import ALL_CHECKS
+    from lendguard.visibility.dimensions import active_checks
     from lendguard.visibility.reference_sql import evaluate_reference
     from lendguard.visibility.service import load_risk_states
 
     sample = bad.head(show)
     checks = evaluate_reference({t: store.part_files(t) for t in EVENT_TYPES}, policy, as_of, load_risk_states(store), checks=True)
     checks = checks.join(sample.select("user_id"), on="user_id", how="semi")
-    by_dim = {d: [c.code for c in ALL_CHECKS if c.dimension == d] for d in DIMENSION_NAMES}
+    by_dim = {d: [c.code for c in active_checks(policy) if c.dimension == d] for d in DIMENSION_NAMES}
     for row in sample.iter_rows(named=True):
         sql_row = checks.filter(pl.col("user_id") == row["user_id"]).to_dicts()
         sql_row = sql_row[0] if sql_row else {}

@@ -255,3 +255,22 @@ def test_the_cli_writes_json_and_html_and_exits_by_severity(tmp_path):
     assert "砍头息" in page and "Civil Code art. 670" in page and 'id="findings"' in page
     assert runner.invoke(cli, ["audit", str(tmp_path / "missing")]).exit_code == 2
     assert runner.invoke(cli, ["audit", "--own", "--fail-on", "low"]).exit_code == 0
+
+
+def test_the_collection_corpus_and_the_classifier_on_held_out_message_ideas():
+    from collections import Counter
+
+    from lendguard.audit.collection_classifier import corpus, evaluate, is_test
+
+    rows = corpus()
+    counts = Counter((r["lang"], r["label"]) for r in rows)
+    assert len(rows) >= 300 and all(counts[(lang, label)] >= 100 for lang in ("zh", "en") for label in (0, 1)), counts
+    assert {c for r in rows for c in r["categories"]} == {"threat", "insult", "humiliation", "third_party"}
+    assert all(bool(r["categories"]) == (r["label"] == 1) for r in rows)
+    groups = {r["group"] for r in rows}
+    assert not {r["group"] for r in rows if is_test(r["group"])} & {r["group"] for r in rows if not is_test(r["group"])}
+    assert 0.2 < sum(is_test(g) for g in groups) / len(groups) < 0.4
+    report = evaluate(POLICY.audit.collection.min_classifier_probability)
+    for lang in ("zh", "en"):
+        measured = report["combined"][lang]
+        assert measured["precision"] >= 0.8 and measured["recall"] >= 0.8, (lang, measured)

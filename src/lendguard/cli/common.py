@@ -46,11 +46,11 @@ class KnownErrorsGroup(TyperGroup):
     scorecard where the policy uses the score) end in a one-line message and exit 2."""
 
     def invoke(self, ctx):
-        from lendguard.visibility.credit_score import ScoreUnavailable
+        from lendguard.scoring.scorecard import ScorecardError
 
         try:
             return super().invoke(ctx)
-        except ScoreUnavailable as exc:
+        except ScorecardError as exc:  # includes ScoreUnavailable
             raise _fail(str(exc)) from exc
 
 

@@ -256,6 +256,13 @@ def demo(
     fraud_cmd.run(events=None, from_store=True, days=60, data_dir=data_dir, policy=policy, name="default", as_json=False)
     rings(data_dir=data_dir, policy=policy, as_of=None, limit=3, json_out=False, run=True)
     fraud_cmd.report(data_dir=data_dir, as_json=False)
+    # The scorecard comes first: a policy that decides or prices by the score needs it.
+    console.rule("credit scoring: a scorecard and its challenger learned from the population's (synthetic) default outcomes")
+    from lendguard.cli.score_cmd import Dataset, fit_command
+    from lendguard.scoring.artifact import scorecard_location
+
+    fit_command(out=scorecard_location(_policy(policy), data_dir), data=None, dataset=Dataset.synthetic, target=None, event=None, features=None,
+                exclude=None, time_column=None, previous=None, challenger=True, seed=seed, data_dir=data_dir, policy_path=policy)
     console.rule("loans: a year of a loan book on this population's offers, on the simulated clock")
     from lendguard.cli.loans_cmd import simulate
 
@@ -265,11 +272,6 @@ def demo(
         console.print("[yellow]the loan year was skipped[/] (see above); the rest of the demo goes on")
     console.rule("entry visibility")
     evaluate(events=None, data_dir=data_dir, policy=policy, as_of=None, out=None, jsonl=True, report=True)
-    console.rule("credit scoring: a scorecard and its challenger learned from the population's (synthetic) default outcomes")
-    from lendguard.cli.score_cmd import Dataset, fit_command
-
-    fit_command(out=data_dir / "model", data=None, dataset=Dataset.synthetic, target=None, event=None, features=None, exclude=None,
-                time_column=None, previous=None, challenger=True, seed=seed, data_dir=data_dir, policy_path=policy)
     console.rule("compliance audit of our own products (policy, contract templates, consent screens, retention)")
     from lendguard.cli.audit_cmd import audit_command
 

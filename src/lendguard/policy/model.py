@@ -28,9 +28,9 @@ SHARING_ORDER: dict[str, int] = {"none": 0, "partial": 1, "full": 2}
 GRADE_ORDER: dict[str, int] = {"C": 0, "B": 1, "A": 2}
 
 
+from lendguard.policy.audit import AuditPolicy  # noqa: E402
 from lendguard.policy.base import Bilingual, Share, Strict  # noqa: E402  (re-exported)
 from lendguard.policy.loans import LoanPolicy  # noqa: E402
-from lendguard.policy.audit import AuditPolicy  # noqa: E402
 from lendguard.policy.scoring import ScoringPolicy  # noqa: E402
 
 

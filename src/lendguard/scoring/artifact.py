@@ -79,7 +79,9 @@ def save_scorecard(card: Scorecard, out: Path, policy: Any) -> dict[str, Path]:
         iv=card.iv, dropped=card.dropped, meta=card.meta,
     )
     model = out / MODEL_FILE
-    model.write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    partial = model.with_suffix(".json.partial")  # written whole, then swapped in: a server never reads half a model
+    partial.write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    os.replace(partial, model)
     table = out / TABLE_FILE
     card.table().write_csv(table)
     return {"model": model, "table": table}
@@ -143,5 +145,11 @@ class ScorecardSlot:
             return None
         stamp = (stat.st_mtime, stat.st_size)
         if self._card is None or stamp != self._stamp:
-            self._card, self._stamp = load_scorecard(path), stamp
+            try:
+                card = load_scorecard(path)
+            except ScorecardError:
+                if self._card is None:
+                    raise
+                return self._card  # a bad new file: keep serving the last good card
+            self._card, self._stamp = card, stamp
         return self._card

@@ -116,12 +116,20 @@ def bin_numeric(name: str, x: pl.Series | np.ndarray, y: np.ndarray, rules: Binn
     events = np.bincount(index, weights=y[~missing], minlength=len(edges) + 1)
     counts = np.bincount(index, minlength=len(edges) + 1)
     chosen, trend = _best_partition(events, counts, len(x), rules)
-    merged_edges = [float(edges[end - 1]) for end in chosen[:-1]]
+    merged_edges = [_midpoint_below(present, float(edges[end - 1])) for end in chosen[:-1]]
     ev, ne = _merge(events, counts, chosen)
     miss_events = int(y[missing].sum())
     return FeatureBins(
         feature=name, kind="numeric", edges=merged_edges, events=[*ev, miss_events], non_events=[*ne, int(missing.sum()) - miss_events], trend=trend
     )
+
+
+def _midpoint_below(values: np.ndarray, edge: float) -> float:
+    """The cut halfway between `edge` (a training value) and the largest value below it: the
+    same split of the training rows, but no value sits on the cut, so a last-digit difference
+    in how a feature is computed (Polars against SQL, say) cannot move a row across it."""
+    below = values[values < edge]
+    return float((below.max() + edge) / 2) if below.size else edge
 
 
 def _prebin_edges(values: np.ndarray, max_prebins: int) -> np.ndarray:

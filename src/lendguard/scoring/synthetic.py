@@ -15,11 +15,17 @@ TARGET, TIME_COLUMN, ID_COLUMN, TRUTH_COLUMN = "defaulted", "applied_month", "us
 MAX_CATEGORIES = 50  # a text feature with more distinct values is not a scorecard feature
 
 
+def is_behaviour(name: str) -> bool:
+    """Whether a computed column describes the user (not consent state, a review's
+    override or a rollout bucket, which a score must never read)."""
+    return not (name.startswith("consent__") or name.endswith("__override") or name.startswith("gray_"))
+
+
 def feature_columns(features: pl.DataFrame) -> list[str]:
     """The computed features a scorecard can bin: numbers, flags and short category lists."""
     keep = []
     for name, dtype in features.schema.items():
-        if name == ID_COLUMN:
+        if name == ID_COLUMN or not is_behaviour(name):
             continue
         if dtype.is_numeric() or dtype == pl.Boolean:
             keep.append(name)

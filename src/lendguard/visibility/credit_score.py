@@ -64,6 +64,11 @@ def with_credit_score(features: pl.DataFrame, policy: Policy, card: Scorecard | 
             f"weight) but no scorecard is served at scoring.model = {policy.scoring.model!r}: train one with "
             "`lendguard score fit --out DIR` and point scoring.model (or LENDGUARD_SCORECARD) at it"
         )
+    from lendguard.scoring.synthetic import is_behaviour
+
+    unfit = [f.name for f in card.features if not is_behaviour(f.name)]
+    if unfit:
+        raise ScoreUnavailable(f"the served scorecard reads {unfit}: consent flags, review overrides and rollout buckets are not features")
     try:
         index = card.bin_index(features)
     except ScorecardError as exc:
@@ -129,8 +134,12 @@ def smallest_fix(
     several = short & ~single
     order = np.argsort(-most, axis=1, kind="stable")
     reached = np.cumsum(np.take_along_axis(most, order, axis=1), axis=1) >= shortfall[:, None] - 1e-9
-    possible = several & reached[:, -1] if width else np.zeros(rows, bool)
-    count = np.where(possible, reached.argmax(axis=1) + 1, 0) if width else np.zeros(rows, int)
+    possible = several & reached[:, -1]
+    count = np.where(possible, reached.argmax(axis=1) + 1, 0)
+    if not width:
+        return {FIX_FEATURE: pl.Series(FIX_FEATURE, [None] * rows, dtype=pl.String), FIX_BAND: pl.Series(FIX_BAND, [None] * rows, dtype=pl.String),
+                FIX_POINTS: np.full(rows, np.nan), FIX_FEATURES: pl.Series(FIX_FEATURES, [None] * rows, dtype=pl.String),
+                FIX_COUNT: pl.Series(FIX_COUNT, [None] * rows, dtype=pl.Int64)}
     ranked = pl.DataFrame({f"n{j}": pl.Series(names[order[:, j]], dtype=pl.String) for j in range(width)}).with_columns(
         pl.Series("count", count)
     )
@@ -138,7 +147,7 @@ def smallest_fix(
         pl.when(pl.col("count") > 0).then(
             pl.concat_str([pl.when(pl.col("count") > j).then(pl.col(f"n{j}")) for j in range(width)], separator=", ", ignore_nulls=True)
         )
-    ).to_series() if width else pl.Series([None] * rows, dtype=pl.String)
+    ).to_series()
     return {
         FIX_FEATURE: pl.Series(FIX_FEATURE, names[np.where(single, best_feature, width)].tolist(), dtype=pl.String),
         FIX_BAND: pl.Series(FIX_BAND, bands.tolist(), dtype=pl.String),

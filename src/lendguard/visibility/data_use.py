@@ -28,8 +28,9 @@ CHECK_USES: dict[str, tuple[DataUse, ...]] = {
     "CR02": (ASSETS,),
     "CR03": (CREDIT_HISTORY,),
     "CR04": (SOCIAL,),
-    # The score reads the credit dimension's data, so it needs what CR01-CR04 need together.
-    "CR05": (PAYMENT_TOTALS, ASSETS, CREDIT_HISTORY, SOCIAL),
+    # A scorecard may read any computed feature, so the score is assessed only when every
+    # category the features come from is consented: a declined scope is never a low score.
+    "CR05": (PROFILE, DEVICE, IDENTITY, PAYMENT_ROWS, PAYMENT_TOTALS, SOCIAL, ASSETS, CREDIT_HISTORY, APP_ACTIVITY),
     "RG01": (DEVICE,),
     "RG02": (DEVICE,),
     "RG03": (DEVICE,),

@@ -189,9 +189,12 @@ class VisibilityService:
 
     def cache_key(self, card: Scorecard | None) -> str:
         """Cached rows are valid for one policy and, when it uses the score, one scorecard."""
-        if card is None:
+        return self.key_of(None if card is None else card.meta.get("sha256"))
+
+    def key_of(self, model_sha256: str | None) -> str:
+        if model_sha256 is None:
             return self.policy.sha256
-        return hashlib.sha256(f"{self.policy.sha256}:{card.meta.get('sha256')}".encode()).hexdigest()
+        return hashlib.sha256(f"{self.policy.sha256}:{model_sha256}".encode()).hexdigest()
 
     def row_schema(self, as_of: AsOf, card: Scorecard | None = None) -> pl.Schema:
         key = (as_of.local_date, as_of.months)
@@ -205,8 +208,8 @@ class VisibilityService:
         row = self.cache.get(user_id, as_of.at, key, schema)
         if row is None:
             row = decide_user(self.store, self.policy, as_of, user_id)
-            if row is not None:
-                self.cache.put(pl.DataFrame([row], schema=schema), as_of.at, key)
+            if row is not None:  # filed under the scorecard that decided it, should a new one have landed meanwhile
+                self.cache.put(pl.DataFrame([row], schema=schema), as_of.at, self.key_of(row.get("credit_score_model")))
         return row
 
     def decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
@@ -228,7 +231,8 @@ class VisibilityService:
     def evaluate_all(self, as_of: AsOf) -> PopulationResult:
         """Decide the whole population and refresh the cache with its rows."""
         result = evaluate_store(self.store, self.policy, as_of)
-        self.cache.put(result.decisions, as_of.at, self.cache_key(served_scorecard(self.policy, self.store.data_dir)))
+        models = result.decisions["credit_score_model"].unique().to_list() if "credit_score_model" in result.decisions.columns else [None]
+        self.cache.put(result.decisions, as_of.at, self.key_of(models[0]))
         return result
 
 
@@ -274,6 +278,7 @@ def write_decisions(
         "policy_version": result.policy.version,
         "policy_sha256": result.policy.sha256,
         "checks": [c.code for c in active_checks(result.policy)],
+        "scorecard_sha256": result.decisions["credit_score_model"][0] if "credit_score_model" in result.decisions.columns and result.decisions.height else None,
     }
     (out_dir / "decisions.meta.json").write_text(json.dumps(meta, indent=2))
     return written
