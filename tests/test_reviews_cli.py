@@ -30,7 +30,11 @@ runner = CliRunner()
 
 def social() -> pl.Expr:
     """A social-graph check failed or warned: reviewing the decision touches the social graph."""
-    return pl.any_horizontal(pl.col(code).is_in(["fail", "warn"]) for code in load_policy().reviews.social_graph_checks)
+    from lendguard.visibility.dimensions import active_checks
+
+    policy = load_policy()
+    active = {c.code for c in active_checks(policy)}
+    return pl.any_horizontal(pl.col(code).is_in(["fail", "warn"]) for code in policy.reviews.social_graph_checks if code in active)
 
 
 @pytest.fixture(scope="module")
