@@ -27,7 +27,12 @@ FEE_MARKERS = {
     "consulting": ("咨询费", "consulting fee"),
     "guarantee": ("担保费", "guarantee fee"),
 }
-_SKIP = {"zh": ("逾期", "罚息", "违约金", "提前还款"), "en": ("overdue", "penalty", "late", "default interest", "prepay")}
+# Sentences about overdue amounts, penalties or prepayment (English as whole words, so
+# "calculated" is not "late").
+_SKIP = {
+    "zh": re.compile("逾期|罚息|违约金|提前还款"),
+    "en": re.compile(r"\b(?:overdue|penalty|penalties|late|default interest|prepay\w*)\b", re.I),
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def _first(pieces, markers: str, value: str, lang: str, flags=0, skip=True) -> R
     pattern = re.compile(rf"(?:{markers}).{{0,60}}?{value}", flags)
     for line, sentence in pieces:
         lowered = sentence.lower()
-        if skip and any(word in lowered for word in _SKIP[lang]):
+        if skip and _SKIP[lang].search(lowered):
             continue
         match = pattern.search(sentence)
         if match:
@@ -112,7 +117,7 @@ def read_contract(contract: Contract) -> ContractTerms:
         marker = zh if contract.lang == "zh" else en
         pattern = re.compile(rf"{marker}.{{0,30}}?{money}", re.I)
         for line, sentence in pieces:
-            if any(word in sentence.lower() for word in _SKIP[contract.lang]):
+            if _SKIP[contract.lang].search(sentence):
                 continue
             for match in pattern.finditer(sentence):
                 number = _number(next(g for g in match.groups() if g is not None))
