@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from lendguard.api.errors import error_response
 from lendguard.policy import Policy
 from lendguard.scoring.apply import score_frame
-from lendguard.scoring.artifact import ScorecardSlot, scorecard_location
+from lendguard.scoring.artifact import scorecard_location, served_slot
 from lendguard.scoring.scorecard import Scorecard, ScorecardError
 
 
@@ -51,7 +51,7 @@ def _documents(card: Scorecard, frame: pl.DataFrame, reason_count: int) -> list[
 
 def score_router(data_dir: Path, policy: Policy, user_features: Callable[[str, dt.datetime | None], pl.DataFrame | None]) -> APIRouter:
     router = APIRouter(tags=["scoring"])
-    slot = ScorecardSlot(scorecard_location(policy, data_dir))
+    slot = served_slot(scorecard_location(policy, data_dir))
     count = policy.scoring.reason_count
 
     def card_or_error() -> Scorecard | JSONResponse:

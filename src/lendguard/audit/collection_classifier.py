@@ -129,9 +129,10 @@ def trained(held_out: bool = False) -> CollectionClassifier:
 
 def evaluate(threshold: float) -> dict:
     """Precision and recall on the held-out groups, per language and for each reader."""
-    rows = [r for r in corpus() if is_test(r["group"])]
+    everything = corpus()
+    rows = [r for r in everything if is_test(r["group"])]
     model = trained(held_out=True)
-    report = {"test_messages": len(rows), "train_messages": sum(1 for r in corpus() if not is_test(r["group"]))}
+    report = {"test_messages": len(rows), "train_messages": len(everything) - len(rows)}
     for name, flags in (("combined", (True, True)), ("lexicon", (True, False)), ("model", (False, True))):
         verdicts = model.classify([r["text"] for r in rows], threshold, *flags)
         report[name] = {}

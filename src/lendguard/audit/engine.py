@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from lendguard.audit.findings import SEVERITY_ORDER, Finding
 from lendguard.audit.rules import MODULES
-from lendguard.audit.target import AuditTarget
+from lendguard.audit.target import PART_FILES, AuditTarget
 
 
 class NotChecked(BaseModel):
@@ -41,8 +41,7 @@ def run_audit(target: AuditTarget, policy) -> AuditReport:
             continue
         findings += module.check(target, policy)
     findings.sort(key=lambda f: (SEVERITY_ORDER.index(f.severity), f.rule, f.evidence.file, f.evidence.location or ""))
-    parts = [p for p in ("info", "product", "manifest", "consent", "contracts", "collection", "retention", "access_log", "partners", "offers", "reviews")
-             if p != "info" and target.present(p)]
+    parts = [p for p in PART_FILES if p != "info" and target.present(p)]
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITY_ORDER}
     return AuditReport(target=target.name, kind=target.info.kind, policy_version=policy.version, parts=parts,
                        findings=findings, not_checked=not_checked, counts=counts)

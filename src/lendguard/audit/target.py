@@ -198,8 +198,8 @@ OFFERS_SCHEMA = {"applicant_id": pl.String, "channel": pl.String, "score_band": 
 # Part name -> the file it is read from in a directory target.
 PART_FILES = {
     "info": "target.yaml", "product": "product.yaml", "manifest": "manifest.json", "consent": "consent.yaml",
-    "collection": "collection.yaml", "retention": "retention.yaml", "partners": "partners.yaml",
-    "access_log": "access_log.csv", "offers": "offers.csv", "reviews": "reviews.jsonl", "contracts": "contracts/",
+    "contracts": "contracts/", "collection": "collection.yaml", "retention": "retention.yaml",
+    "access_log": "access_log.csv", "partners": "partners.yaml", "offers": "offers.csv", "reviews": "reviews.jsonl",
 }
 _MODELS = {"info": TargetInfo, "product": Product, "manifest": Manifest, "consent": Consent, "collection": Collection,
            "retention": Retention, "partners": Partners}
@@ -247,7 +247,7 @@ def load_target(path: str | Path) -> AuditTarget:
 
 def _from_directory(root: Path) -> AuditTarget:
     target = AuditTarget(root=root)
-    known = set(PART_FILES.values()) | {"expected.yaml", "README.md"}
+    known = {name.rstrip("/") for name in PART_FILES.values()} | {"expected.yaml", "README.md"}
     for name, model in _MODELS.items():
         file = root / PART_FILES[name]
         if file.exists():
@@ -264,7 +264,7 @@ def _from_directory(root: Path) -> AuditTarget:
         for file in sorted(folder.iterdir()):
             if file.suffix in (".txt", ".md"):
                 target.contracts.append(_contract(f"contracts/{file.name}", file.read_text(encoding="utf-8")))
-    strays = [p.name for p in root.iterdir() if p.name not in known and p.name.rstrip("/") + "/" not in known and not p.name.startswith(".")]
+    strays = [p.name for p in root.iterdir() if p.name not in known and not p.name.startswith(".")]
     if strays:
         raise AuditTargetError(f"{root}: files the auditor does not know: {sorted(strays)} (expected some of {sorted(known)})")
     return target

@@ -160,6 +160,12 @@ def compute_features(
     return features.with_columns(gray_release_buckets(features["user_id"], policy)).sort("user_id")
 
 
+def is_behaviour(name: str) -> bool:
+    """Whether a computed column describes the user: not the gate's consent flags, a
+    review's override or a rollout bucket, which a score must never read."""
+    return not (name.startswith("consent__") or name.endswith("__override") or name.startswith("gray_"))
+
+
 def gray_release_buckets(user_ids: pl.Series, policy: Policy) -> list[pl.Series]:
     """Deterministic per-user buckets from MD5 of a salted id: stable across versions and machines.
 

@@ -153,3 +153,13 @@ class ScorecardSlot:
                 return self._card  # a bad new file: keep serving the last good card
             self._card, self._stamp = card, stamp
         return self._card
+
+
+_SLOTS: dict[Path, ScorecardSlot] = {}
+
+
+def served_slot(location: Path) -> ScorecardSlot:
+    """The one slot per scorecard location, shared by the API and the engine, so a model is
+    read once and a reload is seen by both."""
+    location = Path(location).resolve()
+    return _SLOTS.setdefault(location, ScorecardSlot(location))

@@ -9,16 +9,11 @@ from pathlib import Path
 
 import polars as pl
 
+from lendguard.features.build import is_behaviour
 from lendguard.scoring.datasets import DatasetError
 
 TARGET, TIME_COLUMN, ID_COLUMN, TRUTH_COLUMN = "defaulted", "applied_month", "user_id", "true_pd"
 MAX_CATEGORIES = 50  # a text feature with more distinct values is not a scorecard feature
-
-
-def is_behaviour(name: str) -> bool:
-    """Whether a computed column describes the user (not consent state, a review's
-    override or a rollout bucket, which a score must never read)."""
-    return not (name.startswith("consent__") or name.endswith("__override") or name.startswith("gray_"))
 
 
 def feature_columns(features: pl.DataFrame) -> list[str]:

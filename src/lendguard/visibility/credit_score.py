@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from lendguard.features.build import is_behaviour
 from lendguard.policy import Policy
-from lendguard.scoring.apply import score_frame
+from lendguard.scoring.reasons import reason_table
 from lendguard.scoring.scorecard import Scorecard, ScorecardError
 
 SCORE = "credit_score"
@@ -64,8 +65,6 @@ def with_credit_score(features: pl.DataFrame, policy: Policy, card: Scorecard | 
             f"weight) but no scorecard is served at scoring.model = {policy.scoring.model!r}: train one with "
             "`lendguard score fit --out DIR` and point scoring.model (or LENDGUARD_SCORECARD) at it"
         )
-    from lendguard.scoring.synthetic import is_behaviour
-
     unfit = [f.name for f in card.features if not is_behaviour(f.name)]
     if unfit:
         raise ScoreUnavailable(f"the served scorecard reads {unfit}: consent flags, review overrides and rollout buckets are not features")
@@ -73,8 +72,8 @@ def with_credit_score(features: pl.DataFrame, policy: Policy, card: Scorecard | 
         index = card.bin_index(features)
     except ScorecardError as exc:
         raise ScoreUnavailable(f"the served scorecard does not fit the engine's features: {exc}") from exc
-    scored = score_frame(card, features, policy.scoring.reason_count, id_column=None)
     points = card.points_of(index)
+    scored = reason_table(card, index, points, policy.scoring.reason_count)
     scores = np.round(points.sum(axis=1), DECIMALS)
     shortfall = np.round(policy.visibility.credit.min_score - scores, DECIMALS)
     columns = pl.DataFrame(
@@ -90,6 +89,11 @@ def with_credit_score(features: pl.DataFrame, policy: Policy, card: Scorecard | 
         pl.col(SHORTFALL).fill_nan(None), pl.col(FIX_POINTS).fill_nan(None), pl.lit(card.meta.get("sha256")).alias(MODEL)
     )
     return pl.concat([features, columns.cast(SCORE_SCHEMA)], how="horizontal")
+
+
+def deciding_scorecard(decisions: pl.DataFrame) -> str | None:
+    """The SHA-256 of the scorecard that decided these rows (None: no score was used)."""
+    return decisions[MODEL].first() if MODEL in decisions.columns else None
 
 
 def smallest_fix(

@@ -22,12 +22,17 @@ from lendguard.features.build import RISK_STATE_SCHEMA, compute_features
 from lendguard.features.window import AsOf
 from lendguard.policy import Policy
 from lendguard.reviews.service import active_check_overrides
-from lendguard.scoring.artifact import ScorecardSlot, scorecard_location
+from lendguard.scoring.artifact import scorecard_location, served_slot
 from lendguard.scoring.scorecard import Scorecard
 from lendguard.store.catalog import as_utc, risk_states
 from lendguard.store.decisions import DecisionCache
 from lendguard.store.events import EventStore
-from lendguard.visibility.credit_score import score_needed, with_credit_score
+from lendguard.visibility.credit_score import (
+    MODEL,
+    deciding_scorecard,
+    score_needed,
+    with_credit_score,
+)
 from lendguard.visibility.data_use import VISIBILITY_USES
 from lendguard.visibility.decision import DecisionRenderer
 from lendguard.visibility.dimensions import active_checks
@@ -125,17 +130,12 @@ def evaluate_population(
     return PopulationResult(features, decisions, as_of, policy, middle - started, done - middle, gated)
 
 
-_SLOTS: dict[Path, ScorecardSlot] = {}
-
-
 def served_scorecard(policy: Policy, data_dir: Path) -> Scorecard | None:
     """The scorecard the policy's score reads (None when the policy does not use the
     score, or none is there yet); re-read when its file changes."""
     if not score_needed(policy):
         return None
-    location = scorecard_location(policy, data_dir).resolve()
-    slot = _SLOTS.setdefault(location, ScorecardSlot(location))
-    return slot.get()
+    return served_slot(scorecard_location(policy, data_dir)).get()
 
 
 def store_features(store: EventStore, policy: Policy, as_of: AsOf, actor: str = "system") -> pl.DataFrame:
@@ -209,7 +209,7 @@ class VisibilityService:
         if row is None:
             row = decide_user(self.store, self.policy, as_of, user_id)
             if row is not None:  # filed under the scorecard that decided it, should a new one have landed meanwhile
-                self.cache.put(pl.DataFrame([row], schema=schema), as_of.at, self.key_of(row.get("credit_score_model")))
+                self.cache.put(pl.DataFrame([row], schema=schema), as_of.at, self.key_of(row.get(MODEL)))
         return row
 
     def decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
@@ -231,8 +231,7 @@ class VisibilityService:
     def evaluate_all(self, as_of: AsOf) -> PopulationResult:
         """Decide the whole population and refresh the cache with its rows."""
         result = evaluate_store(self.store, self.policy, as_of)
-        models = result.decisions["credit_score_model"].unique().to_list() if "credit_score_model" in result.decisions.columns else [None]
-        self.cache.put(result.decisions, as_of.at, self.key_of(models[0]))
+        self.cache.put(result.decisions, as_of.at, self.key_of(deciding_scorecard(result.decisions)))
         return result
 
 
@@ -278,7 +277,7 @@ def write_decisions(
         "policy_version": result.policy.version,
         "policy_sha256": result.policy.sha256,
         "checks": [c.code for c in active_checks(result.policy)],
-        "scorecard_sha256": result.decisions["credit_score_model"][0] if "credit_score_model" in result.decisions.columns and result.decisions.height else None,
+        "scorecard_sha256": deciding_scorecard(result.decisions),
     }
     (out_dir / "decisions.meta.json").write_text(json.dumps(meta, indent=2))
     return written

@@ -18,8 +18,7 @@ def check(target: AuditTarget, policy) -> list[Finding]:
         if kinds:
             covered = {r for lic in partner.licences if lic.kind in kinds for r in lic.regions}
             regions = partner.regions or target.info.regions
-            missing = regions if NATIONWIDE in covered else [r for r in regions if r not in covered]
-            missing = [] if NATIONWIDE in covered else missing
+            missing = [] if NATIONWIDE in covered else [r for r in regions if r not in covered]
             if missing:
                 found.append(finding(
                     "AU-CH-01", Evidence(file=file, location=f"partners[{k}]", quote=f"{partner.name} ({partner.role}) in {', '.join(missing)}"),
