@@ -27,9 +27,10 @@ def server(population_dir, tmp_path_factory):
     data = tmp_path_factory.mktemp("api") / "data"
     shutil.copytree(population_dir, data)
     port = free_port()
+    log_path = data.parent / "server.log"  # a file, not a pipe: an unread pipe fills and stalls the server
     process = subprocess.Popen(
         [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+        stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"), env={**os.environ},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -41,7 +42,7 @@ def server(population_dir, tmp_path_factory):
             time.sleep(0.2)
     else:
         process.kill()
-        raise AssertionError(process.stdout.read().decode())
+        raise AssertionError(log_path.read_text())
     yield base, data
     process.terminate()
     process.wait(timeout=20)

@@ -31,10 +31,13 @@ T0 = "2026-11-24T10:00:00+08:00"
 
 
 def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """A `lendguard serve` process; its JSON logs go to a file beside the data dir (a pipe
+    nobody reads would fill and stall the server)."""
     port = free_port()
+    log = open(data.parent / f"server-{port}.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **env},
+        stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **env},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -45,7 +48,7 @@ def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str
         except httpx.TransportError:
             time.sleep(0.2)
     process.kill()
-    raise AssertionError(process.stderr.read().decode())
+    raise AssertionError((data.parent / f"server-{port}.log").read_text())
 
 
 def admitted_user(base: str, product_id: str = "JB") -> tuple[str, dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,17 +12,26 @@ from typing import Any
 
 import msgspec
 import polars as pl
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lendguard import __version__
+from lendguard.api.auth_routes import auth_router
 from lendguard.api.consent_routes import consent_router
+from lendguard.api.dashboard_routes import dashboard_router
 from lendguard.api.errors import error_response as _error
 from lendguard.api.evidence_routes import evidence_router
+from lendguard.api.identity_routes import identity_router
 from lendguard.api.loan_routes import loan_router
+from lendguard.api.observability import (
+    Metrics,
+    ObservabilityMiddleware,
+    configure_logging,
+)
+from lendguard.api.operations import operations_router, readiness_checks
 from lendguard.api.review_routes import review_router
 from lendguard.api.score_routes import score_router
 from lendguard.events.ingest import ingest
@@ -29,11 +39,17 @@ from lendguard.events.schema import json_schema
 from lendguard.evidence.shared import SharedLog
 from lendguard.features.window import AsOf
 from lendguard.fraud.live import LiveFraud
+from lendguard.identity.vault import IdentityVault
 from lendguard.loans.book import LoanBook
 from lendguard.loans.database import open_ledger
+from lendguard.loans.owners import line_owner, loan_owner
 from lendguard.loans.service import LendingService
 from lendguard.policy import Policy, load_policy
+from lendguard.reviews.service import ReviewService
 from lendguard.scoring.scorecard import ScorecardError
+from lendguard.security.access import uncovered_routes
+from lendguard.security.guard import AccessRefused, Guard
+from lendguard.security.keyring import Keyring, master_key
 from lendguard.store.events import EventStore
 from lendguard.synth.generate import synthetic_as_of
 from lendguard.visibility.credit_score import ScoreUnavailable
@@ -41,6 +57,15 @@ from lendguard.visibility.decision import Decision
 from lendguard.visibility.service import VisibilityService, evaluate_user
 
 MAX_BATCH = 10_000
+logger = logging.getLogger("lendguard.api")
+ERROR_RESPONSES = {
+    400: "A malformed request.",
+    401: "No credentials, or they fail: unauthenticated, unknown_partner, unsigned_request, stale_request, bad_nonce, bad_signature, replayed_request, invalid_token.",
+    403: "The caller may not: forbidden (role), out_of_scope (user), purpose_not_allowed, ip_not_allowed.",
+    422: "The request is not valid (each field and reason in details).",
+    429: "rate_limited: over the caller's or the IP's rate; Retry-After and RateLimit-* headers say when to retry.",
+    500: "internal_error: the server failed; X-Request-ID finds it in the logs.",
+}
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -98,6 +123,8 @@ def ledger_threads() -> int:
 
 
 def create_app(data_dir: str | Path | None = None, policy: Policy | None = None) -> FastAPI:
+    if os.environ.get("LENDGUARD_LOG_LEVEL"):  # set by `lendguard serve`, read again in each worker process
+        configure_logging(os.environ["LENDGUARD_LOG_LEVEL"])
     threads = ledger_threads()
     data_dir = Path(data_dir or os.environ.get("LENDGUARD_DATA_DIR", "lendguard-data"))
     policy = policy or load_policy(os.environ.get("LENDGUARD_POLICY") or None)
@@ -109,22 +136,53 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
     fraud = LiveFraud(data_dir, policy)  # accepted events feed the fraud engine at once
     ledger = open_ledger(data_dir)  # SQLite in the data directory, or LENDGUARD_DATABASE_URL
     lending = LendingService(service, LoanBook(ledger, policy, evidence))
+    reviews = ReviewService.open(data_dir, policy)
+    vault = IdentityVault(ledger, Keyring(ledger, master_key(data_dir), policy.security.encryption.algorithm), policy.security.encryption.fields)
+    owners = {"loan": lambda i: loan_owner(ledger, i), "line": lambda i: line_owner(ledger, i), "review": reviews.owner}
+    guard = Guard.from_environment(data_dir, policy.security, owners)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not guard.enabled:
+            logger.warning("LENDGUARD_AUTH=off: the API accepts unauthenticated requests; never run it so in production")
         yield
+        # uvicorn has stopped taking requests and waited for those in flight: every event
+        # it accepted is committed, so closing now loses none.
+        logger.info("shutting down: closing the fraud engine, the ledger and the evidence log")
         fraud.close()
         ledger.kw["bind"].dispose()
         evidence.close()
+        await guard.close()
 
     app = FastAPI(
         lifespan=lifespan,
         title="lendguard",
         version=__version__,
-        description="Entry visibility for an embedded loan entry: ingest events, read decisions with reasons and advice.",
-        responses={422: {"model": ErrorResponse}, 400: {"model": ErrorResponse}},
+        description=(
+            "Entry visibility for an embedded loan entry: ingest events, read decisions with reasons and advice.\n\n"
+            "Partners sign each request (X-LG-Partner, X-LG-Timestamp, X-LG-Nonce, X-LG-Signature: base64 HMAC-SHA256 of "
+            "METHOD, path, sorted query, timestamp, nonce and the body's SHA-256, one per line); people send "
+            "'Authorization: Bearer <token>'. See docs/security.md."
+        ),
+        responses={code: {"model": ErrorResponse, "description": text} for code, text in ERROR_RESPONSES.items()},
+        dependencies=[Depends(guard)],
     )
     app.state.service = service
+    app.state.metrics = metrics
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+
+    @app.exception_handler(AccessRefused)
+    async def _refused(request: Request, exc: AccessRefused) -> JSONResponse:
+        metrics.refusals.labels(exc.refusal.code).inc()
+        response = _error(exc.refusal.status, exc.refusal.code, exc.refusal.message)
+        response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return _error(500, "internal_error", "the server failed to answer; the request id in X-Request-ID finds it in the logs")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -148,10 +206,6 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
     def resolve_as_of(value: dt.datetime | None) -> AsOf:
         moment = value or fixed_as_of or dt.datetime.now(dt.timezone.utc)
         return AsOf.of(moment, policy)
-
-    @app.get("/v1/health", tags=["operations"])
-    def health() -> dict[str, str]:
-        return {"status": "ok", "policy_version": policy.version, "policy_sha256": policy.sha256}
 
     @app.get("/v1/schema/events", tags=["events"], summary="JSON Schema of one event")
     def event_schema() -> dict:
@@ -196,6 +250,11 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
         report = ingest(items, "http", store, policy)
         fresh = [e for e in report.events if e.event_id not in set(report.duplicates)]
         transitions = fraud.feed(fresh) if fresh else []
+        metrics.events.labels("accepted").inc(len(fresh))
+        metrics.events.labels("duplicate").inc(len(report.duplicates))
+        metrics.events.labels("rejected").inc(len(report.rejected))
+        for t in transitions:
+            metrics.rule_hits.labels("fraud", t.rule_id).inc()
         payload = {
             "received": report.received,
             "accepted": report.accepted,
@@ -222,6 +281,7 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
         decision = service.decision(user_id, resolve_as_of(as_of))
         if decision is None:
             return _error(404, "unknown_user", f"no events for user {user_id!r}")
+        metrics.decision(decision)
         return Response(_ENCODER.encode(decision), media_type="application/json")
 
     app.include_router(loan_router(lending, resolve_as_of, threads))
@@ -233,5 +293,23 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
         return features if features is not None and features.height else None
 
     app.include_router(score_router(data_dir, policy, user_features))
-    app.include_router(review_router(data_dir, policy, lambda user_id: service.decision(user_id, resolve_as_of(None))))
+    app.include_router(review_router(data_dir, policy, lambda user_id: service.decision(user_id, resolve_as_of(None)), reviews))
+    app.include_router(identity_router(vault, lambda request: not guard.enabled or _may(request, "identity:reveal")))
+    app.include_router(auth_router(guard, policy))
+    app.include_router(operations_router(policy, metrics, readiness_checks(store, ledger, guard, data_dir, policy)))
+    app.include_router(dashboard_router(data_dir, policy))
+    missing = uncovered_routes(route_keys(app))
+    if missing:
+        raise RuntimeError(f"routes without an entry in security/routes.toml (no one could call them): {missing}")
     return app
+
+
+def _may(request: Request, permission: str) -> bool:
+    principal = getattr(request.state, "principal", None)
+    return principal is not None and principal.may(permission)
+
+
+def route_keys(app: FastAPI) -> list[str]:
+    """'METHOD /path' of every documented route. (A route left out of the document, as the
+    dashboard's page is, must still be in routes.toml: the gate refuses unmapped routes.)"""
+    return [f"{m.upper()} {path}" for path, ops in app.openapi()["paths"].items() for m in ops]

@@ -190,11 +190,11 @@ class ReportOut(BaseModel):
     overdue: list[OverdueOut]
 
 
-def review_router(data_dir: Path, policy: Policy, decision_of: Callable[[str], dict | None]) -> APIRouter:
+def review_router(data_dir: Path, policy: Policy, decision_of: Callable[[str], dict | None], service: ReviewService | None = None) -> APIRouter:
     """The `/v1/reviews` routes over a data directory; `decision_of(user_id)` gives the decision under review."""
     from lendguard.api.app import ErrorResponse
 
-    service = ReviewService.open(Path(data_dir), policy)
+    service = service or ReviewService.open(Path(data_dir), policy)
     router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
     errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (403, 404, 409, 422, 429)}
 

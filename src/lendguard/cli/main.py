@@ -373,21 +373,41 @@ def serve(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     policy: PolicyPath = None,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    log_level: Annotated[str, typer.Option(help="Log level of the JSON logs (env LENDGUARD_LOG_LEVEL).", envvar="LENDGUARD_LOG_LEVEL")] = "info",
+    shutdown_grace: Annotated[int, typer.Option(help="Seconds requests in flight get to finish on SIGTERM.", min=1)] = 30,
+    tls_cert: Annotated[Optional[Path], typer.Option(help="PEM certificate: serve HTTPS (env LENDGUARD_TLS_CERT).", envvar="LENDGUARD_TLS_CERT")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(help="PEM private key of --tls-cert (env LENDGUARD_TLS_KEY).", envvar="LENDGUARD_TLS_KEY")] = None,
 ) -> None:
-    """Start the HTTP API (OpenAPI document at /docs and /openapi.json)."""
+    """Start the HTTP API (OpenAPI document at /docs and /openapi.json, the dashboard at
+    /dashboard, metrics at /metrics). Callers must sign requests or carry a token: see
+    `lendguard partner add` and `lendguard token issue` (LENDGUARD_AUTH=off only for local development)."""
     import uvicorn
 
     from lendguard.api.app import ledger_threads
+    from lendguard.api.observability import configure_logging
+    from lendguard.security.guard import auth_enabled
 
     _policy(policy)  # fail fast on a bad policy or setting, before binding the port
     try:
         ledger_threads()
+        auth_enabled()
     except ValueError as exc:
         raise _fail(str(exc)) from exc
+    if (tls_cert is None) != (tls_key is None):
+        raise _fail("HTTPS needs both --tls-cert and --tls-key")
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            raise _fail(f"no such file: {path}")
     os.environ["LENDGUARD_DATA_DIR"] = str(data_dir)
     if policy is not None:
         os.environ["LENDGUARD_POLICY"] = str(policy)
-    uvicorn.run("lendguard.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    os.environ["LENDGUARD_LOG_LEVEL"] = log_level  # worker processes configure their logs from it too
+    configure_logging(log_level)
+    uvicorn.run(
+        "lendguard.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        log_config=None, log_level=log_level.lower(), timeout_graceful_shutdown=shutdown_grace,
+        ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
+    )
 
 
 # ---- policy ----------------------------------------------------------------------------------
@@ -416,6 +436,7 @@ from lendguard.cli.loans_cmd import app as loans_app  # noqa: E402
 from lendguard.cli.loans_cmd import offer_command  # noqa: E402
 from lendguard.cli.review_cmd import app as review_app  # noqa: E402
 from lendguard.cli.score_cmd import app as score_app  # noqa: E402
+from lendguard.cli.security_cmd import keys_app, partner_app, token_app  # noqa: E402
 
 app.add_typer(consent_app, name="consent")
 app.add_typer(review_app, name="review")
@@ -425,6 +446,9 @@ app.add_typer(export_app, name="export")
 app.add_typer(fraud_app, name="fraud")
 app.add_typer(loans_app, name="loan")
 app.add_typer(score_app, name="score")
+app.add_typer(partner_app, name="partner")
+app.add_typer(token_app, name="token")
+app.add_typer(keys_app, name="keys")
 app.add_typer(loans_app, name="loans", hidden=True)  # the name before `loan`; kept so scripts keep working
 app.command("offer")(offer_command)
 app.command("audit")(audit_command)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -66,6 +66,8 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (a no-op when it is there already)."""
     config = alembic_config()
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # server processes starting together migrate one at a time
+            connection.execute(text("SELECT pg_advisory_xact_lock(73162026)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -32,6 +32,7 @@ from lendguard.policy.audit import AuditPolicy  # noqa: E402
 from lendguard.policy.base import Bilingual, Share, Strict  # noqa: E402  (re-exported)
 from lendguard.policy.loans import LoanPolicy  # noqa: E402
 from lendguard.policy.scoring import ScoringPolicy  # noqa: E402
+from lendguard.policy.security import SecurityPolicy  # noqa: E402
 
 
 class PolicyHeader(Strict):
@@ -562,6 +563,7 @@ class PolicyDocument(Strict):
     loans: LoanPolicy
     scoring: ScoringPolicy
     audit: AuditPolicy
+    security: SecurityPolicy
 
 
 def version_key(version: str) -> tuple[int, ...]:

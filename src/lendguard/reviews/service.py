@@ -88,6 +88,12 @@ class ReviewService:
         with self.engine.connect() as conn:
             return self._found(db.get_review(conn, review_id), review_id)
 
+    def owner(self, review_id: str) -> str | None:
+        """The user a review is about (None for an unknown review)."""
+        with self.engine.connect() as conn:
+            review = db.get_review(conn, review_id)
+        return None if review is None else review.user_id
+
     def actions(self, review_id: str) -> list[Action]:
         with self.engine.connect() as conn:
             self._found(db.get_review(conn, review_id), review_id)

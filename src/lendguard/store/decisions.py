@@ -55,6 +55,15 @@ class DecisionCache:
                 count += len(values)
         return count
 
+    def _struct(self, schema: pl.Schema) -> pl.Struct:
+        """The row's struct type, built once per schema (building it costs more than the decode)."""
+        cached = getattr(self, "_structs", None)
+        if cached is None:
+            cached = self._structs = {}
+        if id(schema) not in cached or cached[id(schema)][0] is not schema:
+            cached[id(schema)] = (schema, pl.Struct(schema))
+        return cached[id(schema)][1]
+
     def get(self, user_id: str, as_of: dt.datetime, policy_sha256: str, schema: pl.Schema) -> dict | None:
         """The cached row if it was decided on the same local day under the same policy."""
         with self.engine.connect() as conn:
@@ -68,7 +77,7 @@ class DecisionCache:
         cached_at = found.as_of if found.as_of.tzinfo else found.as_of.replace(tzinfo=dt.timezone.utc)
         if cached_at.astimezone(self.timezone).date() != as_of.astimezone(self.timezone).date():
             return None
-        decoded = pl.DataFrame({"row": [found.row]}).select(pl.col("row").str.json_decode(pl.Struct(schema))).unnest("row")
+        decoded = pl.DataFrame({"row": [found.row]}).select(pl.col("row").str.json_decode(self._struct(schema))).unnest("row")
         return decoded.row(0, named=True)
 
     def invalidate(self, user_ids: Iterable[str]) -> None:

@@ -150,6 +150,26 @@ def _extra_params(check: Check, params: dict[str, Any]) -> dict[str, Any]:
     return extra
 
 
+_META: dict[int, tuple[Policy, dict, dict]] = {}
+
+
+def _check_meta(policy: Policy, as_of: AsOf) -> tuple[dict, dict]:
+    """Each active check's advice parameter names, unfixable kinds and thresholds. None of
+    them depends on the evaluation time, so they are built once per policy, not per
+    decision (building the advice expressions was most of a served decision's cost)."""
+    cached = _META.get(id(policy))
+    if cached is None or cached[0] is not policy:
+        checks = active_checks(policy)
+        by_dimension = {d: [c for c in checks if c.dimension == d] for d in DIMENSIONS}
+        meta = {}
+        for check in checks:
+            advice = check.advice(policy, as_of)
+            thresholds = check.thresholds(policy)
+            meta[check.code] = (tuple(advice.params), advice.not_fixable, thresholds, {k: _plain(v) for k, v in thresholds.items()})
+        cached = _META[id(policy)] = (policy, by_dimension, meta)
+    return cached[1], cached[2]
+
+
 class DecisionRenderer:
     """Turns decision rows into `Decision`s; per-check metadata is prepared once per policy."""
 
@@ -158,18 +178,7 @@ class DecisionRenderer:
         self.as_of = as_of
         self.catalogue = texts()
         self.context = {"months": as_of.months, "lookback_days": as_of.lookback_days}
-        self.meta = {}
-        checks = active_checks(policy)
-        self.checks_by_dimension = {d: [c for c in checks if c.dimension == d] for d in DIMENSIONS}
-        for check in checks:
-            advice = check.advice(policy, as_of)
-            thresholds = check.thresholds(policy)
-            self.meta[check.code] = (
-                tuple(advice.params),
-                advice.not_fixable,
-                thresholds,
-                {k: _plain(v) for k, v in thresholds.items()},
-            )
+        self.checks_by_dimension, self.meta = _check_meta(policy, as_of)
 
     def check_result(self, check: Check, row: dict[str, Any], compact: bool = False) -> dict[str, Any]:
         catalogue = self.catalogue[check.code]

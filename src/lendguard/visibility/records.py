@@ -10,10 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +25,8 @@ from lendguard.evidence import EvidenceLog, canonical_json
 from lendguard.evidence.shared import SharedLog
 
 DECISION_KIND = "decision"
+KEPT_IN_MEMORY = 100_000
+_FAST = msgspec.json.Encoder(order="sorted")  # deterministic for equal documents; only a memo key
 metadata = MetaData()
 
 decision_records = Table(
@@ -50,12 +55,30 @@ class DecisionRecords:
         self.data_dir = Path(data_dir)
         self.log = log or SharedLog(self.data_dir)
         metadata.create_all(engine, tables=[decision_records])
+        # Documents this process has stored already: a fast digest -> record id, so a
+        # decision served again skips the canonical encoding and the lookup.
+        self.kept: OrderedDict[bytes, str] = OrderedDict()
+        self.kept_lock = threading.Lock()
 
     def close(self) -> None:
         self.log.close()
 
     def keep(self, document: Mapping[str, Any]) -> str:
         """The record id of `document`, storing and logging it the first time it is served."""
+        digest = hashlib.sha256(_FAST.encode(document)).digest()
+        with self.kept_lock:
+            known = self.kept.get(digest)
+            if known is not None:
+                self.kept.move_to_end(digest)
+                return known
+        record_id = self._store(document)
+        with self.kept_lock:
+            self.kept[digest] = record_id
+            if len(self.kept) > KEPT_IN_MEMORY:
+                self.kept.popitem(last=False)
+        return record_id
+
+    def _store(self, document: Mapping[str, Any]) -> str:
         record_id = record_id_of(document)
         with self.engine.connect() as conn:
             if conn.execute(select(decision_records.c.record_id).where(decision_records.c.record_id == record_id)).first():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from lendguard.identity import models as _identity_models  # noqa: F401  (its tables share the metadata)
 from lendguard.loans.models import Base
 
 connection = context.config.attributes.get("connection")

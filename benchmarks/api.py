@@ -1,0 +1,254 @@
+"""Benchmark the production service: the visibility and repayment endpoints at a fixed
+request rate, with signed requests over HTTPS, against a bare FastAPI endpoint (SPEC §7).
+
+    .venv/bin/python benchmarks/api.py [--rate 500] [--seconds 20] [--users 3000] [--workers 1] [--no-tls]
+
+Set-up (not timed): a synthetic population with one loan per admitted user on SQLite,
+a partner registered with its own rate limit (the benchmark measures the service, not
+the limiter refusing it), a self-signed certificate, and `lendguard serve` with the gate
+on (LENDGUARD_AUTH=on). Each user's first decision is computed once in a warm-up pass
+(reported as "cold"); the measured pass then asks random users, as a front end does.
+
+The load is open-loop: request i is due at start + i/rate whatever happened before, and
+its latency runs from when it was due (so a stalled server cannot hide its queue). Every
+request is signed with its own nonce (signed before the run, so the generator's CPU goes
+to sending). The limit is `benchmarks/bare_app.py` served by the same uvicorn with the
+same TLS and workers, driven the same way; ratios are printed.
+Target: visibility p99 <= 20 ms at 500 requests/s with signatures and TLS on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from loans import cpu_seconds, free_port, prepare_loans  # noqa: E402  (the same set-up as the loans benchmark)
+
+TARGET_P99_MS = 20.0
+TARGET_RATE = 500
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def signed(method: str, path: str, body: bytes, partner: str, secret: bytes, extra: str = "") -> bytes:
+    """One raw HTTP/1.1 request, signed as a partner signs it."""
+    import secrets as _secrets
+
+    from lendguard.security.signing import signature
+
+    timestamp, nonce = str(int(time.time())), _secrets.token_urlsafe(18)
+    path_only, _, query = path.partition("?")
+    mac = signature(secret, method, path_only, query, timestamp, nonce, body)
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-LG-Partner: {partner}\r\nX-LG-Timestamp: {timestamp}\r\n"
+        f"X-LG-Nonce: {nonce}\r\nX-LG-Signature: {mac}\r\n{extra}"
+    )
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return (head + "\r\n").encode() + body
+
+
+async def _exchange(reader, writer, request: bytes) -> int:
+    writer.write(request)
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return int(status.split()[1]) if status else 0
+
+
+async def open_loop(port: int, tls: ssl.SSLContext | None, requests: list[bytes], rate: float, connections: int) -> dict:
+    """Send requests[i] at start + i/rate over `connections` keep-alive connections
+    (connection i mod C); latency from the due time."""
+    streams = [await asyncio.open_connection("127.0.0.1", port, ssl=tls) for _ in range(connections)]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = time.perf_counter() + 0.2
+
+    async def connection(c: int) -> None:
+        reader, writer = streams[c]
+        for i in range(c, len(requests), connections):
+            due = start + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            status = await _exchange(reader, writer, requests[i])
+            latencies.append((time.perf_counter() - due) * 1000)
+            statuses[status] = statuses.get(status, 0) + 1
+        writer.close()
+
+    await asyncio.gather(*(connection(c) for c in range(connections)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "sent": len(requests), "rate": len(requests) / elapsed, "statuses": statuses,
+        "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)], "max": latencies[-1],
+    }
+
+
+async def closed_loop(port: int, tls: ssl.SSLContext | None, requests: list[bytes], connections: int) -> list[float]:
+    """Every request once, `connections` at a time (the warm-up pass): latencies in ms."""
+    queue = list(reversed(requests))
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
+        while queue:
+            request = queue.pop()
+            began = time.perf_counter()
+            await _exchange(reader, writer, request)
+            latencies.append((time.perf_counter() - began) * 1000)
+        writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return sorted(latencies)
+
+
+def start(command: list[str], env: dict[str, str], port: int, tls: ssl.SSLContext | None, log: Path) -> subprocess.Popen:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), env={**os.environ, **env})
+    health = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            async def probe() -> int:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
+                status = await _exchange(reader, writer, health)
+                writer.close()
+                return status
+
+            if asyncio.run(probe()) in (200, 404):
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit(f"the server did not start:\n{log.read_text()[-3000:]}")
+
+
+def line(name: str, r: dict, limit: dict | None = None) -> str:
+    codes = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
+    text = f"  {name:<26s} {r['rate']:7.0f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:6.1f} ms   max {r['max']:7.1f} ms   [{codes}]"
+    if limit:
+        text += f"   p99 / bare {r['p99'] / limit['p99']:.1f}×"
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="requests per second offered")
+    parser.add_argument("--seconds", type=float, default=20, help="length of each measured run")
+    parser.add_argument("--users", type=int, default=3000, help="synthetic population")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (the generator needs a core of this 2-core machine)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-tls", action="store_true", help="plain HTTP")
+    args = parser.parse_args(argv)
+
+    from lendguard.security.partners import PartnerEntry, new_secret, registry_path, save_registry
+
+    work = Path(tempfile.mkdtemp(prefix="lendguard-bench-api-"))
+    data = work / "data"
+    try:
+        print(f"set-up: {args.users:,} synthetic users, one loan per admitted user (SQLite) ...", flush=True)
+        loans = prepare_loans(data, f"sqlite:///{data / 'ledger.sqlite'}", args.users)
+        users = [f"u{n:08d}" for n in range(1, args.users + 1)]
+        secret = new_secret()
+        save_registry(registry_path(data), {"bench": PartnerEntry(name="benchmark load generator", secrets=[secret], rate={"per_second": 100_000, "burst": 100_000}, ips=["127.0.0.1/32"])})
+        cert, key = self_signed(work)
+        client_tls = None
+        tls_args: list[str] = []
+        if not args.no_tls:
+            client_tls = ssl.create_default_context(cafile=str(cert))
+            tls_args = ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+        count = int(args.rate * args.seconds)
+        rng = random.Random(7)
+        raw = bytes.fromhex(secret)
+
+        # ---- the limit: a bare endpoint on the same stack ----
+        port = free_port()
+        bare = start(
+            [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(Path(__file__).parent), "--port", str(port), "--workers", str(args.workers), "--log-level", "warning", *tls_args],
+            {}, port, client_tls, work / "bare.log",
+        )
+        try:
+            plain = [f"GET /v1/users/{rng.choice(users)}/visibility HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode() for _ in range(count)]
+            asyncio.run(open_loop(port, client_tls, plain[: int(args.rate * 2)], args.rate, args.connections))  # warm-up
+            limit = asyncio.run(open_loop(port, client_tls, plain, args.rate, args.connections))
+        finally:
+            bare.terminate()
+            bare.wait(timeout=30)
+
+        # ---- lendguard serve, gate on ----
+        port = free_port()
+        serve_tls = [] if args.no_tls else ["--tls-cert", str(cert), "--tls-key", str(key)]
+        server = start(
+            [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data), "--workers", str(args.workers), "--log-level", "warning", *serve_tls],
+            {"LENDGUARD_AUTH": "on", "LENDGUARD_DATABASE_URL": f"sqlite:///{data / 'ledger.sqlite'}"}, port, client_tls, work / "server.log",
+        )
+        try:
+            print(f"warm-up: every user's first decision ({len(users):,}, 8 at a time) ...", flush=True)
+            cold = asyncio.run(closed_loop(port, client_tls, [signed("GET", f"/v1/users/{u}/visibility", b"", "bench", raw) for u in users], 8))
+            visibility = [signed("GET", f"/v1/users/{rng.choice(users)}/visibility", b"", "bench", raw) for _ in range(count)]
+            before = cpu_seconds(server.pid)
+            seen = asyncio.run(open_loop(port, client_tls, visibility, args.rate, args.connections))
+            after = cpu_seconds(server.pid)
+            at = "2026-11-25T10:00:00+08:00"
+            repayments = [
+                signed("POST", f"/v1/loans/{rng.choice(loans)}/repayments", json.dumps({"amount": "1.00", "at": at}).encode(), "bench", raw, f"Idempotency-Key: bench-{n}\r\n")
+                for n in range(count)
+            ]
+            repaid = asyncio.run(open_loop(port, client_tls, repayments, args.rate, args.connections))
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+        cpu_ms = (after["server"] - before["server"]) * 1000 / max(seen["sent"], 1)
+        transport = "HTTP" if args.no_tls else "HTTPS (TLS 1.3, self-signed P-256)"
+        print(f"\n{args.rate:.0f} requests/s offered for {args.seconds:.0f} s over {args.connections} connections, {transport}, {args.workers} server process(es)")
+        print(line("bare FastAPI endpoint", limit))
+        print(line("visibility (signed)", seen, limit))
+        print(line("repayment (signed)", repaid, limit))
+        print(f"  cold first decisions: p50 {cold[len(cold) // 2]:.1f} ms, p99 {cold[int(len(cold) * 0.99)]:.1f} ms over {len(cold):,} users; visibility server CPU {cpu_ms:.2f} ms per request")
+        print(f"  loans repaid against: {len(loans):,}")
+        met = seen["p99"] <= TARGET_P99_MS and seen["rate"] >= 0.95 * args.rate and set(seen["statuses"]) == {200}
+        print(f"\ntarget: visibility p99 <= {TARGET_P99_MS:.0f} ms at {TARGET_RATE} req/s: {'MET' if met else 'NOT MET'} (p99 {seen['p99']:.1f} ms at {seen['rate']:.0f} req/s; rate / bare {seen['rate'] / limit['rate']:.2f})")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
