@@ -20,7 +20,8 @@ demo: $(STAMP)
 	$(BIN)/lendguard demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto
+	bash scripts/ensure-browser.sh
+	LENDGUARD_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n auto
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/visibility.py

@@ -1,7 +1,7 @@
 """Benchmark the production service: the visibility and repayment endpoints at a fixed
 request rate, with signed requests over HTTPS, against a bare FastAPI endpoint (SPEC §7).
 
-    .venv/bin/python benchmarks/api.py [--rate 500] [--seconds 20] [--users 3000] [--workers 1] [--no-tls]
+    .venv/bin/python benchmarks/api.py [--rate 500] [--repay-rate 100] [--seconds 20] [--users 3000] [--workers 1] [--no-tls]
 
 Set-up (not timed): a synthetic population with one loan per admitted user on SQLite,
 a partner registered with its own rate limit (the benchmark measures the service, not
@@ -170,6 +170,7 @@ def line(name: str, r: dict, limit: dict | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="requests per second offered")
+    parser.add_argument("--repay-rate", type=float, default=100, help="repayments per second offered (each a ledger transaction on SQLite; benchmarks/loans.py measures their ceiling)")
     parser.add_argument("--seconds", type=float, default=20, help="length of each measured run")
     parser.add_argument("--users", type=int, default=3000, help="synthetic population")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (the generator needs a core of this 2-core machine)")
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         serve_tls = [] if args.no_tls else ["--tls-cert", str(cert), "--tls-key", str(key)]
         server = start(
-            [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data), "--workers", str(args.workers), "--log-level", "warning", *serve_tls],
+            [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data), "--workers", str(args.workers), "--log-level", "info", *serve_tls],
             {"LENDGUARD_AUTH": "on", "LENDGUARD_DATABASE_URL": f"sqlite:///{data / 'ledger.sqlite'}"}, port, client_tls, work / "server.log",
         )
         try:
@@ -228,16 +229,16 @@ def main(argv: list[str] | None = None) -> int:
             at = "2026-11-25T10:00:00+08:00"
             repayments = [
                 signed("POST", f"/v1/loans/{rng.choice(loans)}/repayments", json.dumps({"amount": "1.00", "at": at}).encode(), "bench", raw, f"Idempotency-Key: bench-{n}\r\n")
-                for n in range(count)
+                for n in range(int(args.repay_rate * args.seconds))
             ]
-            repaid = asyncio.run(open_loop(port, client_tls, repayments, args.rate, args.connections))
+            repaid = asyncio.run(open_loop(port, client_tls, repayments, args.repay_rate, args.connections))
         finally:
             server.terminate()
             server.wait(timeout=60)
 
         cpu_ms = (after["server"] - before["server"]) * 1000 / max(seen["sent"], 1)
         transport = "HTTP" if args.no_tls else "HTTPS (TLS 1.3, self-signed P-256)"
-        print(f"\n{args.rate:.0f} requests/s offered for {args.seconds:.0f} s over {args.connections} connections, {transport}, {args.workers} server process(es)")
+        print(f"\n{args.rate:.0f} requests/s offered for {args.seconds:.0f} s ({args.repay_rate:.0f}/s of repayments) over {args.connections} connections, {transport}, {args.workers} server process(es), JSON access logs on")
         print(line("bare FastAPI endpoint", limit))
         print(line("visibility (signed)", seen, limit))
         print(line("repayment (signed)", repaid, limit))

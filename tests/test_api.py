@@ -91,13 +91,13 @@ def test_batch_with_invalid_events_rejects_each_and_stores_the_rest(server):
     assert {r["event_id"] for r in kept} >= {"api-2", "api-3"}
 
 
-def test_all_rejected_is_422_and_bad_body_is_422(server):
+def test_all_rejected_is_422_and_bad_body_is_400(server):
     base, _ = server
     response = httpx.post(f"{base}/v1/events", json={"events": [payment("x", "u1", amount="-1")]})
     assert response.status_code == 422 and response.json()["rejected"][0]["field"] == "amount"
     for body in (b"not json", b'{"evnts": []}', b"[1,2]"):
         bad = httpx.post(f"{base}/v1/events", content=body, headers={"content-type": "application/json"})
-        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_batch"
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_batch"
 
 
 def test_new_events_change_the_decision(server):

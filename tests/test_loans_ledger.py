@@ -168,6 +168,27 @@ def test_free_prepayment_respreads_the_rest_and_saves_interest(book):
     assert book.trial_balance()["interest_income"] == D("-58.06") and planned > 500  # free: no more than the days used
 
 
+def test_a_prepayment_between_two_charge_steps_is_applied_whole(book):
+    # WE2000 charges prepaid principal the rest of the period: on day 10 of a 31-day period
+    # 0.05% x 30 / 31 x 21 days = 1.016% of it. 0.49 of principal costs 0.00 (0.498 fen),
+    # 0.50 costs 0.01 (0.508 fen): principal + charge steps from 0.49 straight to 0.51, so a
+    # prepayment of 0.50 once had no exact split and its last fen was refused as
+    # `allocation_failed` (the loan-year simulation's 390.00 prepayment). That fen prepays
+    # principal at the lower charge: never more than the rounded charge on what is prepaid.
+    line = book.open_line(offer("WE2K", "2000", "0.0005"), "u7", "line-7")
+    loan = book.draw(line["line_id"], D("1000"), 6, None, "draw-7", T0)
+    assert book.quote(loan["loan_id"], on(10))["due"] == "0.00"
+    paid = book.repay(loan["loan_id"], D("5.34"), "prepay-7", on(10))["paid"]  # 4.84 accrued (1000 x 1.5% x 10/31), then 0.50
+    assert (paid["interest"], paid["principal"], paid["prepaid_principal"], paid["prepayment_interest"]) == ("4.84", "0.50", "0.50", "0.00")
+    assert book.loan(loan["loan_id"])["balances"]["principal"] == "999.50"
+    payoff = D(book.payoff(loan["loan_id"], on(10))["payoff"])
+    assert payoff == D("1009.66")  # 999.50 and the rest of the period on it: 1.016% of 999.50 = 10.156 -> 10.16
+    done = book.repay(loan["loan_id"], payoff, "close-7", on(10))["loan"]
+    assert done["status"] == "paid_off" and set(done["balances"].values()) == {"0.00"}
+    balances = book.trial_balance()
+    assert balances["cash"] == D("5.34") + payoff - D("1000") == -balances["interest_income"]
+
+
 OPERATIONS = st.lists(
     st.tuples(st.sampled_from(["draw", "repay", "pay_off", "accrue", "write_off"]), st.integers(1, 40), st.integers(1, 10_000_00)),
     min_size=1, max_size=25,
@@ -181,6 +202,9 @@ def test_any_sequence_of_operations_keeps_the_books(backend, tmp_path_factory):
     # A prepayment charge once rounded the period's exact interest below what was posted,
     # and the next accrual then posted a negative amount.
     @example([("draw", 16, 1), ("draw", 1, 190001), ("repay", 1, 1), ("pay_off", 19, 1), ("repay", 1, 1)], "WE2K")
+    # A prepayment whose principal and rounded charge stepped over its amount left a fen
+    # unapplied (`allocation_failed`): 4.84 of interest, then 0.50 (see the test above).
+    @example([("draw", 1, 1000_00), ("repay", 10, 534)], "WE2K")
     def run(operations, product_id):
         tmp_path = tmp_path_factory.mktemp("ledger")
         product = POLICY.loans.products[product_id]

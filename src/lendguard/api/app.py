@@ -8,7 +8,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import polars as pl
@@ -16,12 +15,14 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lendguard import __version__
 from lendguard.api.auth_routes import auth_router
 from lendguard.api.consent_routes import consent_router
 from lendguard.api.dashboard_routes import dashboard_router
+from lendguard.api.errors import ErrorBody, ErrorResponse, ServiceTime  # noqa: F401  (re-exported)
 from lendguard.api.errors import error_response as _error
 from lendguard.api.evidence_routes import evidence_router
 from lendguard.api.identity_routes import identity_router
@@ -65,20 +66,9 @@ ERROR_RESPONSES = {
     422: "The request is not valid (each field and reason in details).",
     429: "rate_limited: over the caller's or the IP's rate; Retry-After and RateLimit-* headers say when to retry.",
     500: "internal_error: the server failed; X-Request-ID finds it in the logs.",
+    503: "limits_unavailable: the shared rate-limit and nonce store (Redis) does not answer; retry after Retry-After.",
 }
 _ENCODER = msgspec.json.Encoder()
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: list[dict[str, Any]] = []
-
-
-class ErrorResponse(BaseModel):
-    """Every error the API returns has this shape."""
-
-    error: ErrorBody
 
 
 class EventRejection(BaseModel):
@@ -243,7 +233,7 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
         try:
             envelope = msgspec.json.decode(body, type=_Envelope)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return _error(422, "invalid_batch", f'the body must be {{"events": [...]}}: {exc}')
+            return _error(400, "invalid_batch", f'the body must be {{"events": [...]}}: {exc}')
         if len(envelope.events) > MAX_BATCH:
             return _error(413, "batch_too_large", f"at most {MAX_BATCH} events per request, got {len(envelope.events)}")
         items = [(index, bytes(raw)) for index, raw in enumerate(envelope.events)]
@@ -277,8 +267,11 @@ def create_app(data_dir: str | Path | None = None, policy: Policy | None = None)
         response_model=Decision,
         responses={404: {"model": ErrorResponse, "description": "No events for this user."}, 503: {"model": ErrorResponse, "description": "The policy decides by the learned score and no scorecard is served (no_model)."}},
     )
-    def visibility(user_id: str, as_of: dt.datetime | None = Query(None, description="Evaluation time (ISO 8601); default now.")) -> Response:
-        decision = service.decision(user_id, resolve_as_of(as_of))
+    async def visibility(user_id: str, as_of: ServiceTime | None = Query(None, description="Evaluation time (ISO 8601); default now.")) -> Response:
+        at = resolve_as_of(as_of)
+        # A decision this process has rendered already is answered on the event loop; any
+        # other needs features or rendering, which run on a worker thread.
+        decision = service.served_decision(user_id, at) or await run_in_threadpool(service.decision, user_id, at)
         if decision is None:
             return _error(404, "unknown_user", f"no events for user {user_id!r}")
         metrics.decision(decision)

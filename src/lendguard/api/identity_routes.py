@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from lendguard.api.errors import error_response
+from lendguard.api.errors import documented, error_response
 from lendguard.identity.checks import field_problem
 from lendguard.identity.vault import IdentityVault
 
@@ -31,7 +31,7 @@ class IdentityOut(BaseModel):
 
 
 def identity_router(vault: IdentityVault, may_reveal) -> APIRouter:
-    router = APIRouter(tags=["identity"])
+    router = APIRouter(tags=["identity"], responses=documented(404))
 
     @router.put("/v1/users/{user_id}/identity", response_model=IdentityOut, summary="Set the borrower's personal fields (stored encrypted)")
     def put_identity(user_id: str, body: IdentityIn):

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from lendguard.api.errors import error_response
+from lendguard.api.errors import ServiceTime, documented, error_response
 from lendguard.features.window import AsOf
 from lendguard.loans.book import LedgerError
 from lendguard.loans.offers import Offer
@@ -45,7 +45,7 @@ class DrawdownRequest(Strict):
     amount: str = Field(pattern=AMOUNT, description="Yuan, as a decimal string with at most 2 places, e.g. \"1200.00\".")
     term_months: int = Field(ge=1, le=60)
     method: str | None = Field(default=None, description="equal_installment | equal_principal | interest_first | daily_interest (default: the product's)")
-    at: dt.datetime | None = Field(default=None, description="Value time (default now); may not precede the loan's last accrual.")
+    at: ServiceTime | None = Field(default=None, description="Value time (default now); may not precede the loan's last accrual.")
 
 
 class LoanRequest(DrawdownRequest):
@@ -57,11 +57,11 @@ class LoanRequest(DrawdownRequest):
 
 class RepaymentRequest(Strict):
     amount: str = Field(pattern=AMOUNT)
-    at: dt.datetime | None = None
+    at: ServiceTime | None = None
 
 
 class WriteOffRequest(Strict):
-    at: dt.datetime | None = None
+    at: ServiceTime | None = None
 
 
 def _answer(result: dict[str, Any], status: int = 200) -> Response:
@@ -77,7 +77,7 @@ def _refused(exc: LedgerError) -> JSONResponse:
 def loan_router(service: LendingService, as_of: Callable[[dt.datetime | None], AsOf], threads: int = 4) -> APIRouter:
     """The loan endpoints. Ledger calls block on the database; they run in worker threads,
     at most `threads` at once per process (their own pool: other endpoints keep theirs)."""
-    router = APIRouter(tags=["loans"])
+    router = APIRouter(tags=["loans"], responses=documented(404, 409))
     book = service.book
     limiters: list[anyio.CapacityLimiter] = []  # made on first use, inside the server's event loop
 
@@ -90,7 +90,7 @@ def loan_router(service: LendingService, as_of: Callable[[dt.datetime | None], A
             return _refused(exc)
 
     @router.get("/v1/users/{user_id}/offers", response_model=list[Offer], summary="Each product: admitted or not and why, line, daily rate, APR by IRR")
-    def offers(user_id: str, at: dt.datetime | None = Query(None, alias="as_of", description="Evaluation time; default now.")) -> Response:
+    def offers(user_id: str, at: ServiceTime | None = Query(None, alias="as_of", description="Evaluation time; default now.")) -> Response:
         found = service.offers(user_id, as_of(at))
         if found is None:
             return error_response(404, "unknown_user", f"no events for user {user_id!r}")
@@ -121,11 +121,11 @@ def loan_router(service: LendingService, as_of: Callable[[dt.datetime | None], A
         return await attempt(lambda: book.contract(loan_id))
 
     @router.get("/v1/loans/{loan_id}/payoff", summary="What closes the loan on a day")
-    async def payoff(loan_id: str, on: dt.datetime | None = Query(None, description="Value time; default now.")) -> Response:
+    async def payoff(loan_id: str, on: ServiceTime | None = Query(None, description="Value time; default now.")) -> Response:
         return await attempt(lambda: book.payoff(loan_id, on))
 
     @router.get("/v1/loans/{loan_id}/statement", summary="The loan on a day: balances, schedule, amount due, payoff, journal entries")
-    async def statement(loan_id: str, on: dt.datetime | None = Query(None, description="Value time; default now.")) -> Response:
+    async def statement(loan_id: str, on: ServiceTime | None = Query(None, description="Value time; default now.")) -> Response:
         return await attempt(lambda: book.statement(loan_id, on))
 
     @router.post("/v1/loans/{loan_id}/repayments", summary="Repay: due amounts in the policy's order, then prepayment")

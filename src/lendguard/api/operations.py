@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from lendguard.api.errors import documented
 from lendguard.api.observability import Metrics
 from lendguard.policy import Policy
 from lendguard.security.guard import Guard
@@ -62,7 +63,7 @@ def operations_router(policy: Policy, metrics: Metrics, checks: dict[str, Check]
     def health() -> dict[str, str]:
         return {"status": "ok", "policy_version": policy.version, "policy_sha256": policy.sha256}
 
-    @router.get("/v1/ready", summary="Readiness: every store the service needs answers (503 with the failing ones otherwise)")
+    @router.get("/v1/ready", responses=documented(503), summary="Readiness: every store the service needs answers (503 with the failing ones otherwise)")
     async def ready() -> JSONResponse:
         results: dict[str, str] = {}
         for name, check in checks.items():

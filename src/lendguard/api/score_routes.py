@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from lendguard.api.errors import error_response
+from lendguard.api.errors import ServiceTime, documented, error_response
 from lendguard.policy import Policy
 from lendguard.scoring.apply import score_frame
 from lendguard.scoring.artifact import scorecard_location, served_slot
@@ -50,7 +50,7 @@ def _documents(card: Scorecard, frame: pl.DataFrame, reason_count: int) -> list[
 
 
 def score_router(data_dir: Path, policy: Policy, user_features: Callable[[str, dt.datetime | None], pl.DataFrame | None]) -> APIRouter:
-    router = APIRouter(tags=["scoring"])
+    router = APIRouter(tags=["scoring"], responses=documented(404, 409, 503))
     slot = served_slot(scorecard_location(policy, data_dir))
     count = policy.scoring.reason_count
 
@@ -81,7 +81,7 @@ def score_router(data_dir: Path, policy: Policy, user_features: Callable[[str, d
             return error_response(422, "invalid_features", f"the rows cannot be scored: {exc}")
 
     @router.get("/v1/users/{user_id}/score", summary="One user's score from their consented events, with reasons", response_model=ScoreOut)
-    def score_user(user_id: str, as_of: dt.datetime | None = Query(None, description="Evaluation time (ISO 8601); default now.")) -> Any:
+    def score_user(user_id: str, as_of: ServiceTime | None = Query(None, description="Evaluation time (ISO 8601); default now.")) -> Any:
         card = card_or_error()
         if isinstance(card, JSONResponse):
             return card

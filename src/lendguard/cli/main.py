@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -403,6 +404,8 @@ def serve(
         os.environ["LENDGUARD_POLICY"] = str(policy)
     os.environ["LENDGUARD_LOG_LEVEL"] = log_level  # worker processes configure their logs from it too
     configure_logging(log_level)
+    # uvicorn re-raises SIGTERM once it has shut down gracefully; a clean stop exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "lendguard.api.app:create_app", factory=True, host=host, port=port, workers=workers,
         log_config=None, log_level=log_level.lower(), timeout_graceful_shutdown=shutdown_grace,

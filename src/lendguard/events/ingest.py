@@ -19,6 +19,7 @@ import polars as pl
 from lendguard.events.columns import events_to_frames
 from lendguard.events.validation import EventValidator, Rejection
 from lendguard.policy import Policy
+from lendguard.security.masking import mask_text
 from lendguard.store.decisions import DecisionCache
 from lendguard.store.events import EventStore
 
@@ -47,7 +48,9 @@ class DeadLetter:
         now = dt.datetime.now(dt.timezone.utc).isoformat()
         with open(self.path, "a", encoding="utf-8") as handle:
             for rejection in rejections:
-                handle.write(json.dumps({"rejected_at": now, **rejection.to_record()}, ensure_ascii=False) + "\n")
+                # Kept for inspection, with ID, card and mobile numbers masked: a rejected
+                # event never reached the consent gate, so its personal data is not ours to keep.
+                handle.write(mask_text(json.dumps({"rejected_at": now, **rejection.to_record()}, ensure_ascii=False)) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 

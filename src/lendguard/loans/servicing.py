@@ -273,10 +273,18 @@ class Servicer:
         principal = min(most, math.floor(Fraction(left) / (1 + rate)))
         while principal < most and principal + 1 + self._charge_at(principal + 1, rate)[0] <= left:
             principal += 1
-        charge, exact = self._charge_at(principal, rate)
+        charge = self._charge_at(principal, rate)[0]
         while principal and principal + charge > left:
             principal -= 1
-            charge, exact = self._charge_at(principal, rate)
+            charge = self._charge_at(principal, rate)[0]
+        if principal < most and principal + charge < left:
+            # `left` falls between two steps: one more fen of principal also raises the rounded
+            # charge by a fen, so p + charge(p) skips this amount and a fen would be left over.
+            # That fen prepays principal at the lower charge (the rest of the amount): every
+            # amount up to the payoff is applied whole, and the charge is never more than the
+            # rounded charge on the principal prepaid (left < p + 1 + charge(p + 1)).
+            principal += 1
+            charge = left - principal
         current = future[0]
         if charge:
             # The exact record grows by the charge as rounded and paid, so it keeps rounding to

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import msgspec
 from fastapi import Request
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.policy.security import SecurityPolicy
@@ -48,6 +49,7 @@ from lendguard.security.signing import (
 from lendguard.security.tokens import TokenError, read_token
 
 AUTH_ENV = "LENDGUARD_AUTH"
+LIMITS_DOWN = (OSError, RedisError)  # the shared store down: 503 with Retry-After, never a 500
 TOKEN_SECRET_ENV = "LENDGUARD_TOKEN_SECRET"
 OwnerLookup = Callable[[str], str | None]
 
@@ -155,7 +157,10 @@ class Guard:
         request.state.principal = principal
 
     async def _spend(self, request: Request, key: str, rate, scope: str) -> None:
-        state = await self.limits.hit(key, rate)
+        try:
+            state = await self.limits.hit(key, rate)
+        except LIMITS_DOWN as exc:
+            raise AccessRefused(Refusal(503, "limits_unavailable", f"the shared rate-limit store does not answer ({type(exc).__name__}); retry shortly"), {"Retry-After": "1"}) from None
         if not state.allowed:
             raise AccessRefused(Refusal(429, "rate_limited", f"too many requests for this {scope}: at most {rate.per_second:g}/s, bursts of {rate.burst}; retry after {state.retry_after:.2f}s"), rate_headers(state))
         previous = getattr(request.state, "rate_limit", None)
@@ -201,7 +206,11 @@ class Guard:
             raise AccessRefused(Refusal(401, "bad_signature", "the signature does not match the request (method, path, query, timestamp, nonce and body) under the partner's secret"))
         if not partner.allows_ip(ip):
             raise AccessRefused(Refusal(403, "ip_not_allowed", f"partner {partner_id!r} may call only from its registered networks, not {ip}"))
-        if not await self.limits.first_use(f"{partner_id}:{nonce}", self.policy.nonce_ttl_seconds):
+        try:
+            fresh = await self.limits.first_use(f"{partner_id}:{nonce}", self.policy.nonce_ttl_seconds)
+        except LIMITS_DOWN as exc:
+            raise AccessRefused(Refusal(503, "limits_unavailable", f"the shared nonce store does not answer ({type(exc).__name__}); retry shortly"), {"Retry-After": "1"}) from None
+        if not fresh:
             raise AccessRefused(Refusal(401, "replayed_request", f"the nonce {nonce!r} was already used by {partner_id!r}"))
         permissions = role_permissions()[partner.role]
         if partner.permissions is not None:

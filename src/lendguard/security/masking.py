@@ -10,7 +10,7 @@ import re
 # Order matters: an 18-character ID and a 16–19-digit card before an 11-digit phone.
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 _BANK_CARD = re.compile(r"(?<!\d)(\d{4})(?:[ -]?\d){8,11}(?:[ -]?(\d{4}))(?!\d)")
-_PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?(1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?!\d)")
 
 
 def mask_phone(value: str) -> str:

@@ -66,6 +66,11 @@ class DecisionCache:
 
     def get(self, user_id: str, as_of: dt.datetime, policy_sha256: str, schema: pl.Schema) -> dict | None:
         """The cached row if it was decided on the same local day under the same policy."""
+        raw = self.raw(user_id, as_of, policy_sha256)
+        return None if raw is None else self.decode(raw, schema)
+
+    def raw(self, user_id: str, as_of: dt.datetime, policy_sha256: str) -> str | None:
+        """The cached row's JSON text, if it was decided on the same local day under the same policy."""
         with self.engine.connect() as conn:
             found = conn.execute(
                 select(decision_cache.c.as_of, decision_cache.c.policy_sha256, decision_cache.c.row).where(
@@ -77,7 +82,10 @@ class DecisionCache:
         cached_at = found.as_of if found.as_of.tzinfo else found.as_of.replace(tzinfo=dt.timezone.utc)
         if cached_at.astimezone(self.timezone).date() != as_of.astimezone(self.timezone).date():
             return None
-        decoded = pl.DataFrame({"row": [found.row]}).select(pl.col("row").str.json_decode(self._struct(schema))).unnest("row")
+        return found.row
+
+    def decode(self, raw: str, schema: pl.Schema) -> dict:
+        decoded = pl.DataFrame({"row": [raw]}).select(pl.col("row").str.json_decode(self._struct(schema))).unnest("row")
         return decoded.row(0, named=True)
 
     def invalidate(self, user_ids: Iterable[str]) -> None:

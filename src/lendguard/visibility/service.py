@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +179,9 @@ def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str, ac
     return rows[0] if rows else None
 
 
+RENDERED_IN_MEMORY = 20_000
+
+
 class VisibilityService:
     """Serves decisions: from the cache when it holds today's row, else computed and cached."""
 
@@ -186,6 +191,11 @@ class VisibilityService:
         self.cache = DecisionCache(store.engine, policy.timezone)
         self.records = DecisionRecords(store.engine, store.data_dir, evidence)
         self._schemas: dict[tuple, pl.Schema] = {}
+        # Rendered documents by (cached row text, as-of, cache key): a decision served again
+        # skips decoding and rendering. The row text is read from the shared cache each
+        # time, so a row another process replaced or dropped is never served from here.
+        self._rendered: OrderedDict[tuple[str, dt.datetime, str], dict[str, Any]] = OrderedDict()
+        self._rendered_lock = threading.Lock()
 
     def cache_key(self, card: Scorecard | None) -> str:
         """Cached rows are valid for one policy and, when it uses the score, one scorecard."""
@@ -206,11 +216,32 @@ class VisibilityService:
         card = served_scorecard(self.policy, self.store.data_dir)
         schema, key = self.row_schema(as_of, card), self.cache_key(card)
         row = self.cache.get(user_id, as_of.at, key, schema)
-        if row is None:
-            row = decide_user(self.store, self.policy, as_of, user_id)
-            if row is not None:  # filed under the scorecard that decided it, should a new one have landed meanwhile
-                self.cache.put(pl.DataFrame([row], schema=schema), as_of.at, self.key_of(row.get(MODEL)))
+        return row if row is not None else self._decide_and_cache(user_id, as_of, schema)
+
+    def _decide_and_cache(self, user_id: str, as_of: AsOf, schema: pl.Schema) -> dict[str, Any] | None:
+        row = decide_user(self.store, self.policy, as_of, user_id)
+        if row is not None:  # filed under the scorecard that decided it, should a new one have landed meanwhile
+            self.cache.put(pl.DataFrame([row], schema=schema), as_of.at, self.key_of(row.get(MODEL)))
         return row
+
+    def _served(self, user_id: str, as_of: AsOf):
+        """The document already rendered for the user's cached row, if any, and what a
+        full rendering needs otherwise."""
+        card = served_scorecard(self.policy, self.store.data_dir)
+        schema, key = self.row_schema(as_of, card), self.cache_key(card)
+        raw = self.cache.raw(user_id, as_of.at, key)
+        memo = None if raw is None else (raw, as_of.at, key)
+        if memo is not None:
+            with self._rendered_lock:
+                served = self._rendered.get(memo)
+            if served is not None:
+                return dict(served), raw, memo, schema
+        return None, raw, memo, schema
+
+    def served_decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
+        """The decision if this process has rendered the user's current cached row already
+        (one indexed read, no rendering): the API answers it without a worker thread."""
+        return self._served(user_id, as_of)[0]
 
     def decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
         """The full decision document of one user (None if the user has no events).
@@ -218,11 +249,20 @@ class VisibilityService:
         Served decisions are user-facing records: each distinct one is stored and logged
         as evidence, and the document names its `record_id`.
         """
-        row = self.decision_row(user_id, as_of)
+        served, raw, memo, schema = self._served(user_id, as_of)
+        if served is not None:
+            return served
+        row = self.cache.decode(raw, schema) if raw is not None else self._decide_and_cache(user_id, as_of, schema)
         if row is None:
             return None
         document = DecisionRenderer(self.policy, as_of).decision(row)
-        return {**document, "record_id": self.records.keep(document)}
+        served = {**document, "record_id": self.records.keep(document)}
+        if memo is not None:
+            with self._rendered_lock:
+                self._rendered[memo] = served
+                if len(self._rendered) > RENDERED_IN_MEMORY:
+                    self._rendered.popitem(last=False)
+        return dict(served)
 
     def close(self) -> None:
         """Release the evidence log the records opened (a server calls this on shutdown)."""
