@@ -25,6 +25,7 @@ import tomli_w
 from fastapi.testclient import TestClient
 
 from lendguard.api.app import create_app, route_keys
+from lendguard.identity.checks import luhn_ok
 from lendguard.policy import load_policy
 from lendguard.policy.loader import default_policy_path, policy_from_mapping
 from lendguard.security import access
@@ -377,7 +378,7 @@ def test_a_partner_acts_only_for_its_registered_purposes(world):
 
 def test_only_an_admin_reveals_personal_fields(world):
     c, user = world.client, world.other
-    card = next(f"622202020011223344{d}" for d in "0123456789" if _luhn(f"622202020011223344{d}"))
+    card = next(f"622202020011223344{d}" for d in "0123456789" if luhn_ok(f"622202020011223344{d}"))
     fields = {"name": "李四", "phone": "13912345678", "bank_card": card}
     assert c.put(f"/v1/users/{user}/identity", json=fields, auth=world.token("admin")).status_code == 200
     revealed = c.get(f"/v1/users/{user}/identity", params={"reveal": "true"}, auth=world.token("admin"))
@@ -387,14 +388,6 @@ def test_only_an_admin_reveals_personal_fields(world):
     assert masked.status_code == 200 and masked.json()["masked"] is True and masked.json()["phone"] != fields["phone"]
     refused(c.get(f"/v1/users/{user}/identity", params={"reveal": "true"}, auth=world.partner()), 403, "forbidden")
     refused(c.get(f"/v1/users/{world.user}/identity", params={"reveal": "true"}, auth=world.token("borrower")), 403, "forbidden")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for position, digit in enumerate(reversed(digits)):
-        n = int(digit) * (2 if position % 2 else 1)
-        total += n - 9 if n > 9 else n
-    return total % 10 == 0
 
 
 def test_partners_issue_borrower_tokens_for_their_users_and_never_staff_tokens(world):
