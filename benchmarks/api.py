@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from loans import cpu_seconds, free_port, prepare_loans  # noqa: E402  (the same set-up as the loans benchmark)
+from loans import cpu_seconds, exchange, free_port, prepare_loans  # noqa: E402  (the same set-up as the loans benchmark)
 
 TARGET_P99_MS = 20.0
 TARGET_RATE = 500
@@ -81,17 +81,6 @@ def signed(method: str, path: str, body: bytes, partner: str, secret: bytes, ext
     return (head + "\r\n").encode() + body
 
 
-async def _exchange(reader, writer, request: bytes) -> int:
-    writer.write(request)
-    status = await reader.readline()
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    await reader.readexactly(length)
-    return int(status.split()[1]) if status else 0
-
-
 async def open_loop(port: int, tls: ssl.SSLContext | None, requests: list[bytes], rate: float, connections: int) -> dict:
     """Send requests[i] at start + i/rate over `connections` keep-alive connections
     (connection i mod C); latency from the due time."""
@@ -107,7 +96,7 @@ async def open_loop(port: int, tls: ssl.SSLContext | None, requests: list[bytes]
             wait = due - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-            status = await _exchange(reader, writer, requests[i])
+            status = await exchange(reader, writer, requests[i])
             latencies.append((time.perf_counter() - due) * 1000)
             statuses[status] = statuses.get(status, 0) + 1
         writer.close()
@@ -131,7 +120,7 @@ async def closed_loop(port: int, tls: ssl.SSLContext | None, requests: list[byte
         while queue:
             request = queue.pop()
             began = time.perf_counter()
-            await _exchange(reader, writer, request)
+            await exchange(reader, writer, request)
             latencies.append((time.perf_counter() - began) * 1000)
         writer.close()
 
@@ -147,7 +136,7 @@ def start(command: list[str], env: dict[str, str], port: int, tls: ssl.SSLContex
         try:
             async def probe() -> int:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
-                status = await _exchange(reader, writer, health)
+                status = await exchange(reader, writer, health)
                 writer.close()
                 return status
 
@@ -178,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tls", action="store_true", help="plain HTTP")
     args = parser.parse_args(argv)
 
-    from lendguard.security.partners import PartnerEntry, new_secret, registry_path, save_registry
+    from lendguard.security.partners import (
+        PartnerEntry,
+        new_secret,
+        registry_path,
+        save_registry,
+    )
 
     work = Path(tempfile.mkdtemp(prefix="lendguard-bench-api-"))
     data = work / "data"
@@ -244,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line("repayment (signed)", repaid, limit))
         print(f"  cold first decisions: p50 {cold[len(cold) // 2]:.1f} ms, p99 {cold[int(len(cold) * 0.99)]:.1f} ms over {len(cold):,} users; visibility server CPU {cpu_ms:.2f} ms per request")
         print(f"  loans repaid against: {len(loans):,}")
-        met = seen["p99"] <= TARGET_P99_MS and seen["rate"] >= 0.95 * args.rate and set(seen["statuses"]) == {200}
+        # The target holds only at the target's rate (or above), achieved, and every answer a 200.
+        met = args.rate >= TARGET_RATE and seen["p99"] <= TARGET_P99_MS and seen["rate"] >= 0.95 * TARGET_RATE and set(seen["statuses"]) == {200}
         print(f"\ntarget: visibility p99 <= {TARGET_P99_MS:.0f} ms at {TARGET_RATE} req/s: {'MET' if met else 'NOT MET'} (p99 {seen['p99']:.1f} ms at {seen['rate']:.0f} req/s; rate / bare {seen['rate'] / limit['rate']:.2f})")
         return 0
     finally:

@@ -155,6 +155,18 @@ def prepare_loans(data: Path, url: str, users: int) -> list[str]:
     return loans
 
 
+async def exchange(reader, writer, request: bytes) -> int:
+    """Send one raw HTTP/1.1 request on a keep-alive connection and read its answer whole: the status."""
+    writer.write(request)
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return int(status.split()[1]) if status else 0
+
+
 async def load(port: int, make_request, seconds: float, clients: int) -> tuple[int, list[float], int]:
     """`clients` keep-alive connections sending requests back to back for `seconds`."""
     latencies: list[float] = []
@@ -169,15 +181,9 @@ async def load(port: int, make_request, seconds: float, clients: int) -> tuple[i
             request = make_request(number, sent)
             sent += 1
             began = time.perf_counter()
-            writer.write(request)
-            status = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            status = await exchange(reader, writer, request)
             latencies.append((time.perf_counter() - began) * 1000)
-            if not status.startswith(b"HTTP/1.1 200"):
+            if status != 200:
                 failures += 1
         writer.close()
 

@@ -33,9 +33,13 @@ def take(tokens: float, updated: float, now: float, rate: RateLimit) -> tuple[fl
     allowed = level >= 1.0
     if allowed:
         level -= 1.0
+    return level, bucket_state(allowed, level, rate)
+
+
+def bucket_state(allowed: bool, level: float, rate: RateLimit) -> BucketState:
+    """The answer for a bucket left at `level` after a request (both backends use this)."""
     retry = 0.0 if allowed else (1.0 - level) / rate.per_second
-    reset = (rate.burst - level) / rate.per_second
-    return level, BucketState(allowed, rate.burst, int(math.floor(level)), retry, reset)
+    return BucketState(allowed, rate.burst, int(math.floor(level)), retry, (rate.burst - level) / rate.per_second)
 
 
 class Limits(Protocol):
@@ -109,10 +113,7 @@ class RedisLimits:
 
     async def hit(self, key: str, rate: RateLimit) -> BucketState:
         allowed, level = await self.script(keys=[f"{self.prefix}bucket:{key}"], args=[rate.per_second, rate.burst])
-        level = float(level)
-        ok = bool(allowed)
-        retry = 0.0 if ok else (1.0 - level) / rate.per_second
-        return BucketState(ok, rate.burst, int(math.floor(level)), retry, (rate.burst - level) / rate.per_second)
+        return bucket_state(bool(allowed), float(level), rate)
 
     async def first_use(self, nonce_key: str, ttl_seconds: int) -> bool:
         return bool(await self.redis.set(f"{self.prefix}nonce:{nonce_key}", b"1", nx=True, ex=ttl_seconds))

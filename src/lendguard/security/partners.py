@@ -9,7 +9,6 @@ retired.
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import os
 import secrets
@@ -71,9 +70,6 @@ class PartnerEntry(Strict):
         except ValueError:
             return False
         return any(address in ipaddress.ip_network(n, strict=False) for n in self.ips)
-
-    def covers_user(self, user_id: str) -> bool:
-        return any(fnmatch.fnmatchcase(user_id, pattern) for pattern in self.users)
 
 
 def registry_path(data_dir: Path) -> Path:

@@ -34,6 +34,7 @@ class DecisionCache:
     def __init__(self, engine: Engine, timezone: str):
         self.engine = engine
         self.timezone = ZoneInfo(timezone)
+        self._structs: dict[int, tuple[pl.Schema, pl.Struct]] = {}
         metadata.create_all(engine, tables=[decision_cache])
 
     def put(self, decisions: pl.DataFrame, as_of: dt.datetime, policy_sha256: str) -> int:
@@ -57,9 +58,7 @@ class DecisionCache:
 
     def _struct(self, schema: pl.Schema) -> pl.Struct:
         """The row's struct type, built once per schema (building it costs more than the decode)."""
-        cached = getattr(self, "_structs", None)
-        if cached is None:
-            cached = self._structs = {}
+        cached = self._structs
         if id(schema) not in cached or cached[id(schema)][0] is not schema:
             cached[id(schema)] = (schema, pl.Struct(schema))
         return cached[id(schema)][1]
