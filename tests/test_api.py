@@ -3,49 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+from server_support import start_serve, stop_serve
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(population_dir, tmp_path_factory):
     data = tmp_path_factory.mktemp("api") / "data"
     shutil.copytree(population_dir, data)
-    port = free_port()
-    log_path = data.parent / "server.log"  # a file, not a pipe: an unread pipe fills and stalls the server
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data)],
-        stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"), env={**os.environ},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise AssertionError(log_path.read_text())
+    process, base = start_serve(data, data.parent / "server.log")
     yield base, data
-    process.terminate()
-    process.wait(timeout=20)
+    stop_serve(process, timeout=20)
 
 
 def payment(event_id: str, user: str, **changes) -> dict:

@@ -220,6 +220,23 @@ def test_population_reads_are_logged_per_use_with_their_users(tmp_path):
     assert set(EVENT_TYPES) >= {t for c in POLICY.consent.categories.values() for t in c.event_types}
 
 
+def test_a_decision_served_again_later_the_same_day_is_the_same_record(tmp_path):
+    """A cached decision is rendered as of when it was decided, not when it is asked for:
+    a front end asking every second must not store a new evidence record each time."""
+    from lendguard.features.window import AsOf
+
+    store = _store_with(tmp_path, UserBuilder(user_id="u-day"))
+    service = VisibilityService(store, POLICY)
+    first = service.decision("u-day", as_of())
+    later = VisibilityService(store, POLICY).decision("u-day", AsOf.of(AS_OF + dt.timedelta(minutes=7, microseconds=3), POLICY))
+    assert later == first and dt.datetime.fromisoformat(later["as_of"]) == AS_OF
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM decision_records WHERE user_id = 'u-day'").scalar() == 1
+    # The next day the row is decided again, as of then.
+    next_day = service.decision("u-day", AsOf.of(AS_OF + dt.timedelta(days=1), POLICY))
+    assert dt.datetime.fromisoformat(next_day["as_of"]) == AS_OF + dt.timedelta(days=1) and next_day["record_id"] != first["record_id"]
+
+
 def test_consents_decisions_and_deletions_are_evidence_and_tampering_is_found(tmp_path):
     from lendguard.evidence import EvidenceLog, load_sources
 

@@ -9,15 +9,12 @@ Without /usr/bin/chromium the tests skip, or fail when CI or LENDGUARD_REQUIRE_B
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from test_api import free_port
+from server_support import start_serve, stop_serve
 from test_dashboard import build_data_dir
 
 from lendguard.security.tokens import issue_token
@@ -69,28 +66,12 @@ def browser(playwright_api):
 def server(population_dir, tmp_path_factory) -> Iterator[dict]:
     """`lendguard serve` over a full data directory, with a known token secret."""
     built = build_data_dir(population_dir, tmp_path_factory.mktemp("dashboard-browser") / "data")
-    port = free_port()
-    env = {**os.environ, "LENDGUARD_TOKEN_SECRET": SECRET_HEX, "LENDGUARD_AUTH": "on"}  # the page's tokens are part of the test
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(built["dir"])],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise AssertionError(process.stderr.read().decode())
+    # The page's tokens are part of the test: a known token secret, the gate on.
+    process, base = start_serve(built["dir"], built["dir"].parent / "server.log", {"LENDGUARD_TOKEN_SECRET": SECRET_HEX, "LENDGUARD_AUTH": "on"})
     try:
         yield {"base": base, **built}
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_serve(process)
 
 
 def token(role: str = "risk_analyst", **claims) -> str:

@@ -4,11 +4,9 @@ hundreds of concurrent calls with repeated idempotency keys against a running se
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -19,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_support import ledger_url
+from server_support import start_serve
 from sqlalchemy import func, select
-from test_api import free_port
 
 from lendguard.loans.database import open_ledger
 from lendguard.loans.invariants import ledger_problems
@@ -31,24 +29,7 @@ T0 = "2026-11-24T10:00:00+08:00"
 
 
 def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """A `lendguard serve` process; its JSON logs go to a file beside the data dir (a pipe
-    nobody reads would fill and stall the server)."""
-    port = free_port()
-    log = open(data.parent / f"server-{port}.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data)],
-        stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **env},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError((data.parent / f"server-{port}.log").read_text())
+    return start_serve(data, data.parent / f"server-{len(list(data.parent.glob('server-*.log')))}.log", env)
 
 
 def admitted_user(base: str, product_id: str = "JB") -> tuple[str, dict]:

@@ -11,11 +11,9 @@ server processes share the nonces and the buckets.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import socket
 import subprocess
-import sys
 import time
 import tomllib
 import uuid
@@ -30,6 +28,7 @@ import tomli_w
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from server_support import start_serve
 
 from lendguard.api.app import create_app
 from lendguard.policy import load_policy
@@ -363,31 +362,8 @@ def test_redis_and_memory_limits_answer_alike():
     assert memory[2] == [True, False, True]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(data: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if k not in ENV_TO_CLEAR} | env
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data)],
-            stdout=subprocess.DEVNULL, stderr=handle, env=environment,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    process.wait()
-    raise AssertionError(log.read_text()[-3000:])
+    return start_serve(data, log, env, clear=ENV_TO_CLEAR)
 
 
 @needs_redis

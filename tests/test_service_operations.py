@@ -15,11 +15,9 @@ the access gate ON (LENDGUARD_AUTH=on) and an admin partner signing every reques
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -30,8 +28,9 @@ import polars as pl
 import pytest
 from ledger_support import ledger_url
 from prometheus_client.parser import text_string_to_metric_families
+from server_support import start_serve
 from sqlalchemy import select
-from test_api import free_port, payment
+from test_api import payment
 
 from lendguard.identity.checks import field_problem
 from lendguard.policy.security import RateLimit
@@ -93,25 +92,8 @@ def register_admin(data: Path) -> PartnerSigner:
 
 def start_server(data: Path, log: Path, env: dict[str, str] | None = None) -> Server:
     signer = register_admin(data)
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if k not in ISOLATED}
-    environment.update({"LENDGUARD_AUTH": "on", **(env or {})})
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(data), "--shutdown-grace", str(GRACE)],
-            stdout=subprocess.DEVNULL, stderr=sink, env=environment,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                return Server(process, base, data, log, signer)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    process.wait()
-    raise AssertionError(f"the server did not start:\n{log.read_text()[-5000:]}")
+    process, base = start_serve(data, log, {"LENDGUARD_AUTH": "on", **(env or {})}, args=["--shutdown-grace", str(GRACE)], clear=ISOLATED)
+    return Server(process, base, data, log, signer)
 
 
 def copy_population(population_dir: Path, tmp_path: Path) -> Path:

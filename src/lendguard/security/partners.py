@@ -9,6 +9,7 @@ retired.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import secrets
@@ -65,11 +66,22 @@ class PartnerEntry(Strict):
     def allows_ip(self, ip: str | None) -> bool:
         if not self.ips:
             return True
-        try:
-            address = ipaddress.ip_address(ip or "")
-        except ValueError:
-            return False
-        return any(address in ipaddress.ip_network(n, strict=False) for n in self.ips)
+        address = _address(ip or "")
+        return address is not None and any(address in network for network in _networks(tuple(self.ips)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Parsed once per client address (the gate asks on every request)."""
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _networks(ips: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in ips)
 
 
 def registry_path(data_dir: Path) -> Path:

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -229,14 +229,14 @@ class VisibilityService:
         full rendering needs otherwise."""
         card = served_scorecard(self.policy, self.store.data_dir)
         schema, key = self.row_schema(as_of, card), self.cache_key(card)
-        raw = self.cache.raw(user_id, as_of.at, key)
-        memo = None if raw is None else (raw, as_of.at, key)
+        cached = self.cache.raw(user_id, as_of.at, key)
+        memo = None if cached is None else (cached.text, cached.decided_at, key)
         if memo is not None:
             with self._rendered_lock:
                 served = self._rendered.get(memo)
             if served is not None:
-                return dict(served), raw, memo, schema
-        return None, raw, memo, schema
+                return dict(served), cached, memo, schema
+        return None, cached, memo, schema
 
     def served_decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
         """The decision if this process has rendered the user's current cached row already
@@ -246,13 +246,24 @@ class VisibilityService:
     def decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
         """The full decision document of one user (None if the user has no events).
 
-        Served decisions are user-facing records: each distinct one is stored and logged
-        as evidence, and the document names its `record_id`.
+        A cached row is rendered as of the moment it was decided (its features were read
+        then), not the moment it is asked for: so the same decision served all day is one
+        document, stored and logged as evidence once. Each distinct document names its
+        `record_id`.
         """
-        served, raw, memo, schema = self._served(user_id, as_of)
+        served, cached, memo, schema = self._served(user_id, as_of)
         if served is not None:
             return served
-        row = self.cache.decode(raw, schema) if raw is not None else self._decide_and_cache(user_id, as_of, schema)
+        if cached is not None:
+            row = self.cache.decode(cached.text, schema)
+            as_of = replace(as_of, at=cached.decided_at)
+        else:
+            row = self._decide_and_cache(user_id, as_of, schema)
+            if row is None:
+                return None
+            cached = self.cache.raw(user_id, as_of.at, memo_key := self.key_of(row.get(MODEL)))
+            # Remembered under the row just cached, so the next request is a memo hit.
+            memo = None if cached is None or cached.decided_at != as_of.at else (cached.text, cached.decided_at, memo_key)
         if row is None:
             return None
         document = DecisionRenderer(self.policy, as_of).decision(row)
