@@ -15,9 +15,21 @@ from lendguard.identity.checks import field_problem, id_number_ok, luhn_ok
 from lendguard.identity.models import BorrowerIdentity, DataKey
 from lendguard.identity.vault import IdentityVault
 from lendguard.loans.database import open_ledger
-from lendguard.security.ciphers import KEY_BYTES, CipherError, derive_key, new_key, seal, unseal
+from lendguard.security.ciphers import (
+    KEY_BYTES,
+    CipherError,
+    derive_key,
+    new_key,
+    seal,
+    unseal,
+)
 from lendguard.security.keyring import Keyring, KeyringError, fingerprint
-from lendguard.security.masking import mask_bank_card, mask_id_number, mask_phone, mask_text
+from lendguard.security.masking import (
+    mask_bank_card,
+    mask_id_number,
+    mask_phone,
+    mask_text,
+)
 
 PHONE, ID_NUMBER, CARD = "13912345678", "11010519491231002X", "6222021234567890128"
 FIELDS = ["name", "phone", "id_number", "bank_card"]
