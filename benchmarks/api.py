@@ -87,6 +87,7 @@ async def open_loop(port: int, tls: ssl.SSLContext | None, requests: list[bytes]
     (connection i mod C); latency from the due time."""
     streams = [await asyncio.open_connection("127.0.0.1", port, ssl=tls) for _ in range(connections)]
     latencies: list[float] = []
+    timeline: list[tuple[float, float]] = []  # (seconds into the run, latency ms)
     statuses: dict[int, int] = {}
     start = time.perf_counter() + 0.2
 
@@ -99,6 +100,7 @@ async def open_loop(port: int, tls: ssl.SSLContext | None, requests: list[bytes]
                 await asyncio.sleep(wait)
             status = await exchange(reader, writer, requests[i])
             latencies.append((time.perf_counter() - due) * 1000)
+            timeline.append((i / rate, latencies[-1]))
             statuses[status] = statuses.get(status, 0) + 1
         writer.close()
 
@@ -108,7 +110,20 @@ async def open_loop(port: int, tls: ssl.SSLContext | None, requests: list[bytes]
     return {
         "sent": len(requests), "rate": len(requests) / elapsed, "statuses": statuses,
         "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)], "max": latencies[-1],
+        "timeline": timeline,
     }
+
+
+def by_second(r: dict) -> str:
+    """p50 / p99 / max for each second of a run: where a tail comes from (a warm-up, a stall)."""
+    seconds: dict[int, list[float]] = {}
+    for at, latency in r["timeline"]:
+        seconds.setdefault(int(at), []).append(latency)
+    rows = []
+    for second, values in sorted(seconds.items()):
+        values.sort()
+        rows.append(f"    {second:3d} s  p50 {values[len(values) // 2]:7.1f}  p99 {values[int(len(values) * 0.99)]:7.1f}  max {values[-1]:7.1f} ms")
+    return "\n".join(rows)
 
 
 async def closed_loop(port: int, tls: ssl.SSLContext | None, requests: list[bytes], connections: int) -> tuple[list[float], list[int]]:
@@ -168,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (the generator needs a core of this 2-core machine)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-tls", action="store_true", help="plain HTTP")
+    parser.add_argument("--by-second", action="store_true", help="also print the visibility latencies second by second")
     parser.add_argument("--profile", metavar="FILE", help="record the server with py-spy during the measured visibility pass (speedscope JSON; needs py-spy)")
     args = parser.parse_args(argv)
 
@@ -260,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line("repayment (signed)", repaid, limit))
         print(f"  cold first decisions: p50 {cold[len(cold) // 2]:.1f} ms, p99 {cold[int(len(cold) * 0.99)]:.1f} ms over {len(cold):,} users ({unknown} unknown, left out of the measured pass); server CPU per request: visibility {cpu_ms:.2f} ms, bare {bare_cpu_ms:.2f} ms")
         print(f"  loans repaid against: {len(loans):,}")
+        if args.by_second:
+            print("  visibility, second by second:\n" + by_second(seen))
         # The target holds only at the target's rate (or above), achieved, and every answer a 200.
         met = args.rate >= TARGET_RATE and seen["p99"] <= TARGET_P99_MS and seen["rate"] >= 0.95 * TARGET_RATE and set(seen["statuses"]) == {200}
         print(f"\ntarget: visibility p99 <= {TARGET_P99_MS:.0f} ms at {TARGET_RATE} req/s: {'MET' if met else 'NOT MET'} (p99 {seen['p99']:.1f} ms at {seen['rate']:.0f} req/s; rate / bare {seen['rate'] / limit['rate']:.2f})")

@@ -19,6 +19,7 @@ from lendguard.consent.uses import ROWS, DataUse, EngineUses
 from lendguard.events.ingest import dead_letter_for, ingest
 from lendguard.events.schema import EVENT_TYPES
 from lendguard.policy import load_policy
+from lendguard.store.decisions import DecisionCache
 from lendguard.store.events import EventStore
 from lendguard.visibility.check import FAIL, NOT_ASSESSABLE, PASS
 from lendguard.visibility.data_use import CHECK_USES, VISIBILITY_USES
@@ -235,6 +236,27 @@ def test_a_decision_served_again_later_the_same_day_is_the_same_record(tmp_path)
     # The next day the row is decided again, as of then.
     next_day = service.decision("u-day", AsOf.of(AS_OF + dt.timedelta(days=1), POLICY))
     assert dt.datetime.fromisoformat(next_day["as_of"]) == AS_OF + dt.timedelta(days=1) and next_day["record_id"] != first["record_id"]
+
+
+def test_a_second_process_serves_the_document_the_first_rendered(tmp_path, monkeypatch):
+    """Server processes share rendered documents through the catalogue: a process meeting
+    a row another one rendered reads its document (marked here, to see it come back)
+    instead of rendering it again; another release renders afresh."""
+    import lendguard.visibility.service as service_module
+
+    store = _store_with(tmp_path, UserBuilder(user_id="u-x"))
+    first = VisibilityService(store, POLICY).decision("u-x", as_of())
+    with store.engine.begin() as conn:
+        marked = conn.exec_driver_sql("""UPDATE rendered_decisions SET document = replace(document, '"user_id":"u-x"', '"user_id":"u-x","shared":true')""").rowcount
+    assert marked == 1
+    second = VisibilityService(store, POLICY).decision("u-x", as_of())
+    assert second.pop("shared") is True and second == first
+    monkeypatch.setattr(service_module, "__version__", "a later release")
+    assert VisibilityService(store, POLICY).decision("u-x", as_of()) == first
+    # New events drop the row and its rendering together.
+    DecisionCache(store.engine, POLICY.timezone).invalidate(["u-x"])
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM rendered_decisions").scalar() == 0
 
 
 def test_consents_decisions_and_deletions_are_evidence_and_tampering_is_found(tmp_path):

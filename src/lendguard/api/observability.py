@@ -15,6 +15,7 @@ import re
 import secrets
 import sys
 import time
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
@@ -58,9 +59,9 @@ class Metrics:
         self.rule_hits = Counter("lendguard_rule_hits", "Rules that fired: fraud rules raising a risk level, visibility checks failing", ["engine", "rule"], registry=self.registry)
         self.refusals = Counter("lendguard_access_refusals", "Requests the gate refused, by error code", ["code"], registry=self.registry)
 
-    def decision(self, document: dict) -> None:
-        self.decisions.labels("visible" if document["visible"] else "hidden").inc()
-        for code in document["reason_codes"]:
+    def decision(self, visible: bool, reason_codes: Iterable[str]) -> None:
+        self.decisions.labels("visible" if visible else "hidden").inc()
+        for code in reason_codes:
             self.rule_hits.labels("visibility", code).inc()
 
 

@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 from lendguard.reviews.domain import Action, DecisionSnapshot, Review
 from lendguard.store.catalog import metadata as catalog_metadata
 from lendguard.store.catalog import risk_states
-from lendguard.store.decisions import decision_cache
+from lendguard.store.decisions import decision_cache, rendered_decisions
 
 metadata = MetaData()
 
@@ -125,7 +125,7 @@ def create_tables(engine: Engine) -> None:
     if engine in _ready:
         return
     metadata.create_all(engine, tables=list(TABLES))
-    catalog_metadata.create_all(engine, tables=[risk_states, decision_cache])
+    catalog_metadata.create_all(engine, tables=[risk_states, decision_cache, rendered_decisions])
     _ready.add(engine)
 
 
@@ -352,4 +352,5 @@ def override_rows(conn: Connection, user_ids: Sequence[str] | None) -> list[tupl
 
 def forget_cached_decision(conn: Connection, user_id: str) -> None:
     """Drop the user's cached decision so the next one sees the changed level or overrides."""
-    conn.execute(delete(decision_cache).where(decision_cache.c.user_id == user_id))
+    for table in (decision_cache, rendered_decisions):
+        conn.execute(delete(table).where(table.c.user_id == user_id))

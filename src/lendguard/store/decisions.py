@@ -30,6 +30,17 @@ decision_cache = Table(
     Column("row", Text, nullable=False),
 )
 
+# The document each cached row was rendered into, shared by every server process: a
+# process meeting a row another one rendered reads the document instead of rendering it
+# again. `row_digest` ties it to the exact row (and moment and key) it was rendered from.
+rendered_decisions = Table(
+    "rendered_decisions",
+    metadata,
+    Column("user_id", String, primary_key=True),
+    Column("row_digest", String, nullable=False),
+    Column("document", Text, nullable=False),
+)
+
 _CHUNK = 20_000
 
 
@@ -45,7 +56,7 @@ class DecisionCache:
         self.engine = engine
         self.timezone = ZoneInfo(timezone)
         self._structs: dict[int, tuple[pl.Schema, pl.Struct]] = {}
-        metadata.create_all(engine, tables=[decision_cache])
+        metadata.create_all(engine, tables=[decision_cache, rendered_decisions])
         # Serving reads one row per request: through a plain sqlite3 connection per thread
         # (a prepared statement) rather than SQLAlchemy's pool and statement compiler,
         # which cost more than the read itself.
@@ -104,12 +115,30 @@ class DecisionCache:
                 return conn.execute(
                     select(decision_cache.c.as_of, decision_cache.c.policy_sha256, decision_cache.c.row).where(decision_cache.c.user_id == user_id)
                 ).first()
+        return self._reader().execute("SELECT as_of, policy_sha256, row FROM decision_cache WHERE user_id = ?", (user_id,)).fetchone()
+
+    def _reader(self) -> sqlite3.Connection:
         reader = getattr(self._readers, "connection", None)
         if reader is None:
             reader = sqlite3.connect(self._file, check_same_thread=False, cached_statements=8)
             reader.execute("PRAGMA busy_timeout=30000")
             self._readers.connection = reader
-        return reader.execute("SELECT as_of, policy_sha256, row FROM decision_cache WHERE user_id = ?", (user_id,)).fetchone()
+        return reader
+
+    def rendered(self, user_id: str, row_digest: str) -> str | None:
+        """The document rendered from the row with this digest, if any process kept one."""
+        if self._file is None:
+            with self.engine.connect() as conn:
+                found = conn.execute(select(rendered_decisions.c.row_digest, rendered_decisions.c.document).where(rendered_decisions.c.user_id == user_id)).first()
+        else:
+            found = self._reader().execute("SELECT row_digest, document FROM rendered_decisions WHERE user_id = ?", (user_id,)).fetchone()
+        return found[1] if found is not None and found[0] == row_digest else None
+
+    def keep_rendered(self, user_id: str, row_digest: str, document: str) -> None:
+        statement = sqlite_insert(rendered_decisions).values(user_id=user_id, row_digest=row_digest, document=document)
+        statement = statement.on_conflict_do_update(index_elements=["user_id"], set_={"row_digest": statement.excluded.row_digest, "document": statement.excluded.document})
+        with self.engine.begin() as conn:
+            conn.execute(statement)
 
     def decode(self, raw: str, schema: pl.Schema) -> dict:
         decoded = pl.DataFrame({"row": [raw]}).select(pl.col("row").str.json_decode(self._struct(schema))).unnest("row")
@@ -119,8 +148,10 @@ class DecisionCache:
         ids = list(set(user_ids))
         with self.engine.begin() as conn:
             for start in range(0, len(ids), 500):
-                conn.execute(delete(decision_cache).where(decision_cache.c.user_id.in_(ids[start : start + 500])))
+                for table in (decision_cache, rendered_decisions):
+                    conn.execute(delete(table).where(table.c.user_id.in_(ids[start : start + 500])))
 
     def clear(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(decision_cache))
+            conn.execute(delete(rendered_decisions))

@@ -11,12 +11,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import polars as pl
 from sqlalchemy import select
 
+from lendguard import __version__
 from lendguard.consent.access_log import AccessLog
 from lendguard.consent.gate import GatedData, gate
 from lendguard.evidence.shared import SharedLog
@@ -180,6 +181,38 @@ def decide_user(store: EventStore, policy: Policy, as_of: AsOf, user_id: str, ac
 
 
 RENDERED_IN_MEMORY = 20_000
+_DOCUMENT = msgspec.json.Encoder()
+
+
+class _Outcome(msgspec.Struct):
+    visible: bool
+    reason_codes: list[str]
+
+
+class Served(NamedTuple):
+    """A decision as it is sent: the JSON document, and the outcome metrics count.
+
+    Bytes and a tuple of strings, not a tree of dicts: the garbage collector does not track
+    them, so thousands remembered do not lengthen its pauses."""
+
+    body: bytes
+    visible: bool
+    reason_codes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, body: bytes) -> Served:
+        outcome = msgspec.json.decode(body, type=_Outcome)
+        return cls(body, outcome.visible, tuple(outcome.reason_codes))
+
+    def document(self) -> dict[str, Any]:
+        return msgspec.json.decode(self.body)
+
+
+def rendering_digest(row_text: str, decided_at: dt.datetime, cache_key: str) -> str:
+    """What a rendered document depends on: the cached row, when it was decided, the policy
+    (and scorecard) it was decided under, and the release that renders it."""
+    head = f"{__version__}\0{decided_at.isoformat()}\0{cache_key}\0".encode()
+    return hashlib.sha256(head + row_text.encode()).hexdigest()
 
 
 class VisibilityService:
@@ -191,10 +224,11 @@ class VisibilityService:
         self.cache = DecisionCache(store.engine, policy.timezone)
         self.records = DecisionRecords(store.engine, store.data_dir, evidence)
         self._schemas: dict[tuple, pl.Schema] = {}
-        # Rendered documents by (cached row text, as-of, cache key): a decision served again
-        # skips decoding and rendering. The row text is read from the shared cache each
+        # The last decision served per user, with the cached row (text, moment, cache key)
+        # it was rendered from: served again while the shared cache still holds that very
+        # row, without decoding or rendering. The row is read from the shared cache each
         # time, so a row another process replaced or dropped is never served from here.
-        self._rendered: OrderedDict[tuple[str, dt.datetime, str], dict[str, Any]] = OrderedDict()
+        self._rendered: OrderedDict[str, tuple[str, dt.datetime, str, Served]] = OrderedDict()
         self._rendered_lock = threading.Lock()
 
     def cache_key(self, card: Scorecard | None) -> str:
@@ -225,55 +259,74 @@ class VisibilityService:
         return row
 
     def _served(self, user_id: str, as_of: AsOf):
-        """The document already rendered for the user's cached row, if any, and what a
-        full rendering needs otherwise."""
+        """The decision already rendered from the user's cached row, if any, and what a
+        full rendering needs otherwise. (Cheap: it runs on the server's event loop.)"""
         card = served_scorecard(self.policy, self.store.data_dir)
-        schema, key = self.row_schema(as_of, card), self.cache_key(card)
+        key = self.cache_key(card)
         cached = self.cache.raw(user_id, as_of.at, key)
-        memo = None if cached is None else (cached.text, cached.decided_at, key)
-        if memo is not None:
+        if cached is not None:
             with self._rendered_lock:
-                served = self._rendered.get(memo)
-            if served is not None:
-                return dict(served), cached, memo, schema
-        return None, cached, memo, schema
+                remembered = self._rendered.get(user_id)
+            if remembered is not None and remembered[:3] == (cached.text, cached.decided_at, key):
+                return remembered[3], cached, key, card
+        return None, cached, key, card
 
-    def served_decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
+    def warm(self, as_of: AsOf) -> None:
+        """Build what the first decision of the day would otherwise build while a request
+        waits (the row schema takes about 0.1 s): a server calls this before it serves."""
+        self.row_schema(as_of, served_scorecard(self.policy, self.store.data_dir))
+
+    def served_decision(self, user_id: str, as_of: AsOf) -> Served | None:
         """The decision if this process has rendered the user's current cached row already
         (one indexed read, no rendering): the API answers it without a worker thread."""
         return self._served(user_id, as_of)[0]
 
     def decision(self, user_id: str, as_of: AsOf) -> dict[str, Any] | None:
-        """The full decision document of one user (None if the user has no events).
+        """The full decision document of one user (None if the user has no events)."""
+        served = self.serve(user_id, as_of)
+        return None if served is None else served.document()
+
+    def serve(self, user_id: str, as_of: AsOf) -> Served | None:
+        """The user's decision as sent (None if the user has no events).
 
         A cached row is rendered as of the moment it was decided (its features were read
         then), not the moment it is asked for: so the same decision served all day is one
         document, stored and logged as evidence once. Each distinct document names its
-        `record_id`.
+        `record_id`. A document another process rendered from the same row is read, not
+        rendered again.
         """
-        served, cached, memo, schema = self._served(user_id, as_of)
+        served, cached, key, card = self._served(user_id, as_of)
         if served is not None:
             return served
-        if cached is not None:
-            row = self.cache.decode(cached.text, schema)
-            as_of = replace(as_of, at=cached.decided_at)
-        else:
+        schema = self.row_schema(as_of, card)
+        row = None
+        if cached is None:
             row = self._decide_and_cache(user_id, as_of, schema)
             if row is None:
                 return None
-            cached = self.cache.raw(user_id, as_of.at, memo_key := self.key_of(row.get(MODEL)))
-            # Remembered under the row just cached, so the next request is a memo hit.
-            memo = None if cached is None or cached.decided_at != as_of.at else (cached.text, cached.decided_at, memo_key)
-        if row is None:
-            return None
-        document = DecisionRenderer(self.policy, as_of).decision(row)
-        served = {**document, "record_id": self.records.keep(document)}
-        if memo is not None:
+            key = self.key_of(row.get(MODEL))
+            cached = self.cache.raw(user_id, as_of.at, key)
+            if cached is not None and cached.decided_at != as_of.at:
+                cached = None  # replaced meanwhile: render what was decided here, remember nothing
+        digest = None if cached is None else rendering_digest(cached.text, cached.decided_at, key)
+        shared = None if digest is None else self.cache.rendered(user_id, digest)
+        if shared is not None:  # another process rendered this very row
+            served = Served.of(shared.encode())
+        else:
+            if row is None:
+                row = self.cache.decode(cached.text, schema)
+                as_of = replace(as_of, at=cached.decided_at)
+            document = DecisionRenderer(self.policy, as_of).decision(row)
+            served = Served.of(_DOCUMENT.encode({**document, "record_id": self.records.keep(document)}))
+            if digest is not None:  # after its evidence record, so a shared document always has one
+                self.cache.keep_rendered(user_id, digest, served.body.decode())
+        if cached is not None:
             with self._rendered_lock:
-                self._rendered[memo] = served
+                self._rendered[user_id] = (cached.text, cached.decided_at, key, served)
+                self._rendered.move_to_end(user_id)
                 if len(self._rendered) > RENDERED_IN_MEMORY:
                     self._rendered.popitem(last=False)
-        return dict(served)
+        return served
 
     def close(self) -> None:
         """Release the evidence log the records opened (a server calls this on shutdown)."""
