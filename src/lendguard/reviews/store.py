@@ -37,7 +37,11 @@ from sqlalchemy.engine import Connection, Engine
 from lendguard.reviews.domain import Action, DecisionSnapshot, Review
 from lendguard.store.catalog import metadata as catalog_metadata
 from lendguard.store.catalog import risk_states
-from lendguard.store.decisions import decision_cache, rendered_decisions
+from lendguard.store.decisions import (
+    decision_cache,
+    forget_decisions,
+    rendered_decisions,
+)
 
 metadata = MetaData()
 
@@ -352,5 +356,4 @@ def override_rows(conn: Connection, user_ids: Sequence[str] | None) -> list[tupl
 
 def forget_cached_decision(conn: Connection, user_id: str) -> None:
     """Drop the user's cached decision so the next one sees the changed level or overrides."""
-    for table in (decision_cache, rendered_decisions):
-        conn.execute(delete(table).where(table.c.user_id == user_id))
+    forget_decisions(conn, [user_id])

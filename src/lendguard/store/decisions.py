@@ -15,9 +15,9 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import Column, DateTime, String, Table, Text, delete, select
+from sqlalchemy import Column, DateTime, String, Table, Text, delete
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from lendguard.store.catalog import metadata
 
@@ -97,42 +97,32 @@ class DecisionCache:
 
     def raw(self, user_id: str, as_of: dt.datetime, policy_sha256: str) -> CachedRow | None:
         """The cached row, undecoded, if it was decided on the same local day under the same policy."""
-        found = self._read(user_id)
+        found = self._fetch_one("SELECT as_of, policy_sha256, row FROM decision_cache WHERE user_id = ?", user_id)
         if found is None or found[1] != policy_sha256:
             return None
-        cached_at = found[0]
-        if isinstance(cached_at, str):  # SQLite's text form, as SQLAlchemy writes it (UTC, no zone)
-            cached_at = dt.datetime.fromisoformat(cached_at)
+        cached_at = dt.datetime.fromisoformat(found[0])  # SQLite's text form, as SQLAlchemy writes it
         cached_at = cached_at if cached_at.tzinfo else cached_at.replace(tzinfo=dt.timezone.utc)
         if cached_at.astimezone(self.timezone).date() != as_of.astimezone(self.timezone).date():
             return None
         return CachedRow(found[2], cached_at.astimezone(dt.timezone.utc))
 
-    def _read(self, user_id: str) -> tuple | None:
-        """(as_of, policy_sha256, row) of the user's cached row."""
+    def rendered(self, user_id: str, row_digest: str) -> str | None:
+        """The document rendered from the row with this digest, if any process kept one."""
+        found = self._fetch_one("SELECT row_digest, document FROM rendered_decisions WHERE user_id = ?", user_id)
+        return found[1] if found is not None and found[0] == row_digest else None
+
+    def _fetch_one(self, sql: str, *parameters) -> tuple | None:
+        """One row of a read on the hot path, as the SQLite driver gives it: through this
+        thread's own connection to the file, or (an in-memory database) the engine's."""
         if self._file is None:
             with self.engine.connect() as conn:
-                return conn.execute(
-                    select(decision_cache.c.as_of, decision_cache.c.policy_sha256, decision_cache.c.row).where(decision_cache.c.user_id == user_id)
-                ).first()
-        return self._reader().execute("SELECT as_of, policy_sha256, row FROM decision_cache WHERE user_id = ?", (user_id,)).fetchone()
-
-    def _reader(self) -> sqlite3.Connection:
+                return conn.exec_driver_sql(sql, parameters).first()
         reader = getattr(self._readers, "connection", None)
         if reader is None:
             reader = sqlite3.connect(self._file, check_same_thread=False, cached_statements=8)
             reader.execute("PRAGMA busy_timeout=30000")
             self._readers.connection = reader
-        return reader
-
-    def rendered(self, user_id: str, row_digest: str) -> str | None:
-        """The document rendered from the row with this digest, if any process kept one."""
-        if self._file is None:
-            with self.engine.connect() as conn:
-                found = conn.execute(select(rendered_decisions.c.row_digest, rendered_decisions.c.document).where(rendered_decisions.c.user_id == user_id)).first()
-        else:
-            found = self._reader().execute("SELECT row_digest, document FROM rendered_decisions WHERE user_id = ?", (user_id,)).fetchone()
-        return found[1] if found is not None and found[0] == row_digest else None
+        return reader.execute(sql, parameters).fetchone()
 
     def keep_rendered(self, user_id: str, row_digest: str, document: str) -> None:
         statement = sqlite_insert(rendered_decisions).values(user_id=user_id, row_digest=row_digest, document=document)
@@ -145,13 +135,18 @@ class DecisionCache:
         return decoded.row(0, named=True)
 
     def invalidate(self, user_ids: Iterable[str]) -> None:
-        ids = list(set(user_ids))
         with self.engine.begin() as conn:
-            for start in range(0, len(ids), 500):
-                for table in (decision_cache, rendered_decisions):
-                    conn.execute(delete(table).where(table.c.user_id.in_(ids[start : start + 500])))
+            forget_decisions(conn, user_ids)
 
     def clear(self) -> None:
         with self.engine.begin() as conn:
-            conn.execute(delete(decision_cache))
-            conn.execute(delete(rendered_decisions))
+            for table in (decision_cache, rendered_decisions):
+                conn.execute(delete(table))
+
+
+def forget_decisions(conn: Connection, user_ids: Iterable[str]) -> None:
+    """Drop the users' cached rows and their renderings, inside the caller's transaction."""
+    ids = list(set(user_ids))
+    for start in range(0, len(ids), 500):
+        for table in (decision_cache, rendered_decisions):
+            conn.execute(delete(table).where(table.c.user_id.in_(ids[start : start + 500])))
