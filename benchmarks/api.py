@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from loans import cpu_seconds, exchange, free_port, prepare_loans  # noqa: E402  (the same set-up as the loans benchmark)
+from loans import cpu_seconds, exchange, free_port, prepare_loans, quantile  # noqa: E402  (the same set-up as the loans benchmark)
 
 TARGET_P99_MS = 20.0
 TARGET_RATE = 500
@@ -109,7 +109,7 @@ async def open_loop(port: int, tls: ssl.SSLContext | None, requests: list[bytes]
     latencies.sort()
     return {
         "sent": len(requests), "rate": len(requests) / elapsed, "statuses": statuses,
-        "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)], "max": latencies[-1],
+        "p50": quantile(latencies, 0.5), "p99": quantile(latencies, 0.99), "max": latencies[-1],
         "timeline": timeline,
     }
 
@@ -122,7 +122,7 @@ def by_second(r: dict) -> str:
     rows = []
     for second, values in sorted(seconds.items()):
         values.sort()
-        rows.append(f"    {second:3d} s  p50 {values[len(values) // 2]:7.1f}  p99 {values[int(len(values) * 0.99)]:7.1f}  max {values[-1]:7.1f} ms")
+        rows.append(f"    {second:3d} s  p50 {quantile(values, 0.5):7.1f}  p99 {quantile(values, 0.99):7.1f}  max {values[-1]:7.1f} ms")
     return "\n".join(rows)
 
 
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line("bare FastAPI endpoint", limit))
         print(line("visibility (signed)", seen, limit))
         print(line("repayment (signed)", repaid, limit))
-        print(f"  cold first decisions: p50 {cold[len(cold) // 2]:.1f} ms, p99 {cold[int(len(cold) * 0.99)]:.1f} ms over {len(cold):,} users ({unknown} unknown, left out of the measured pass); server CPU per request: visibility {cpu_ms:.2f} ms, bare {bare_cpu_ms:.2f} ms")
+        print(f"  cold first decisions: p50 {quantile(cold, 0.5):.1f} ms, p99 {quantile(cold, 0.99):.1f} ms over {len(cold):,} users ({unknown} unknown, left out of the measured pass); server CPU per request: visibility {cpu_ms:.2f} ms, bare {bare_cpu_ms:.2f} ms")
         print(f"  loans repaid against: {len(loans):,}")
         if args.by_second:
             print("  visibility, second by second:\n" + by_second(seen))

@@ -155,6 +155,11 @@ def prepare_loans(data: Path, url: str, users: int) -> list[str]:
     return loans
 
 
+def quantile(ordered: list[float], q: float) -> float:
+    """The q-quantile of already sorted values (nearest rank, as every figure here reads it)."""
+    return ordered[min(int(len(ordered) * q), len(ordered) - 1)]
+
+
 async def exchange(reader, writer, request: bytes) -> int:
     """Send one raw HTTP/1.1 request on a keep-alive connection and read its answer whole: the status."""
     writer.write(request)
@@ -238,7 +243,7 @@ def phase_api(backend: str, seconds: float, clients: int, users: int, workers: i
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "lendguard.cli.main", "serve", "--port", str(port), "-d", str(work / "data"), "--workers", str(workers)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "LENDGUARD_DATABASE_URL": url},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "LENDGUARD_DATABASE_URL": url, "LENDGUARD_AUTH": "off"},  # the ledger's path; benchmarks/api.py measures it signed
         )
         try:
             health = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -274,8 +279,8 @@ def phase_api(backend: str, seconds: float, clients: int, users: int, workers: i
         bare_latencies = sorted(bare[1])
         return {
             "loans": len(loans), "requests": done, "failures": failures, "rate": done / seconds,
-            "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)],
-            "bare_rate": bare[0] / min(seconds, 5), "bare_p99": bare_latencies[int(len(bare_latencies) * 0.99)], "problems": problems,
+            "p50": quantile(latencies, 0.5), "p99": quantile(latencies, 0.99),
+            "bare_rate": bare[0] / min(seconds, 5), "bare_p99": quantile(bare_latencies, 0.99), "problems": problems,
             "cpu_ms": cpu,
         }
     finally:
@@ -301,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     for backend in ("sqlite", "postgresql"):
         print(f"\nrepayments through the API on {backend} ({args.workers} server processes, {args.clients} connections, {args.seconds:.0f} s) ...", flush=True)
         r = phase_api(backend, args.seconds, args.clients, args.users, args.workers)
-        ok = "OK" if r["rate"] >= TARGET_REPAYMENTS and r["p99"] <= TARGET_P99_MS else "MISSED"
+        ok = "OK" if r["rate"] >= TARGET_REPAYMENTS and r["p99"] <= TARGET_P99_MS and not r["failures"] else "MISSED"  # refused answers are no repayments
         target = f"   target >= {TARGET_REPAYMENTS}/s with p99 <= {TARGET_P99_MS:.0f} ms  {ok}" if backend == "postgresql" else ""
         print(f"{backend:10s} repayments: {r['rate']:,.0f}/s over {r['loans']} loans, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, {r['failures']} non-200{target}")
         print(f"{'':10s} bare endpoint (the limit of this server stack): {r['bare_rate']:,.0f}/s, p99 {r['bare_p99']:.1f} ms; ratio {r['rate'] / r['bare_rate']:.2f}")
