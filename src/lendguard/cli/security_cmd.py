@@ -4,7 +4,7 @@ tokens) and `lendguard keys` (the data keys that seal personal fields, and their
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import typer
 from rich.table import Table
@@ -21,6 +21,7 @@ from lendguard.cli.common import (
 from lendguard.security.partners import (
     PartnerEntry,
     RegistryError,
+    Role,
     load_registry,
     new_secret,
     registry_path,
@@ -30,7 +31,7 @@ from lendguard.security.partners import (
 partner_app = typer.Typer(help="Partners that call the API: keys, roles, scopes, limits.", no_args_is_help=True)
 token_app = typer.Typer(help="Tokens for people: a risk analyst's dashboard, a reviewer, a borrower's session.", no_args_is_help=True)
 keys_app = typer.Typer(help="Data keys sealing personal fields: status, rotation, resealing, master-key rewrap.", no_args_is_help=True)
-ROLES = ["partner", "risk_analyst", "reviewer", "compliance_auditor", "admin"]
+ROLES = [r for r in get_args(Role) if r != "borrower"]  # a borrower is a person with a token, not a partner
 
 
 def _registry(data_dir: Path) -> tuple[Path, dict[str, PartnerEntry]]:
